@@ -1,0 +1,53 @@
+"""The `lema` command. Each subcommand lives in its own module, which defines
+``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when used,
+so `lema --help` stays fast and a missing optional dependency affects only its command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lema.errors import LemaError
+
+# name -> (module, one-line help). Later stages add their command here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("lema.data", "build a raw-data table (data/raw/{task}/{split}.parquet)"),
+    "check-config": ("lema.config_cli", "validate a config file and print it with defaults"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lema", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = None
+        if name in sys.argv[1:2]:
+            module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module_name)
+        if module is not None:
+            module.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    saved, sys.argv = sys.argv, [sys.argv[0], *argv]
+    try:
+        args = build_parser().parse_args(argv)
+    finally:
+        sys.argv = saved
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except LemaError as exc:
+        print(f"lema {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"lema {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

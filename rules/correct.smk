@@ -1,0 +1,1 @@
+# rules/correct.smk — see README.md

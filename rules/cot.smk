@@ -1,0 +1,1 @@
+# rules/cot.smk — see README.md

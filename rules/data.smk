@@ -1,0 +1,1 @@
+# rules/data.smk — see README.md

@@ -1,0 +1,1 @@
+# rules/evaluate.smk — see README.md

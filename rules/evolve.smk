@@ -1,0 +1,1 @@
+# rules/evolve.smk — see README.md

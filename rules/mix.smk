@@ -1,0 +1,1 @@
+# rules/mix.smk — see README.md

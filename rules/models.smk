@@ -1,0 +1,1 @@
+# rules/models.smk — see README.md

@@ -1,0 +1,1 @@
+# rules/report.smk — see README.md

@@ -1,0 +1,1 @@
+# rules/sample.smk — see README.md

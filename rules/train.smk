@@ -1,0 +1,1 @@
+# rules/train.smk — see README.md
