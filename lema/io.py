@@ -8,11 +8,12 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from lema.errors import DataError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @contextlib.contextmanager
@@ -66,7 +67,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, row
 
 
-def write_parquet(path: str | Path, frame: pl.DataFrame) -> None:
+def write_parquet(path: str | Path, frame: "pl.DataFrame") -> None:
     with atomic_path(path) as tmp:
         frame.write_parquet(tmp)
 

@@ -1,1 +1,26 @@
-# rules/models.smk — see README.md
+# rules/models.smk — tiny local models (README: "Tiny models"): for every `models` or
+# `backbones` entry with `tiny:` set, results/models/{name}/ is a random-init LLaMA-architecture
+# model with a byte-level BPE tokenizer trained on the raw training text — a normal Hugging Face
+# folder, built offline in seconds. The logic lives in lema/tiny.py (`lema tiny-model`).
+# Editing an entry's `tiny:` settings rebuilds that model (params), and everything downstream.
+
+TINY_MODELS = tiny_model_names()
+
+
+if TINY_MODELS:
+
+    rule tiny_model:
+        wildcard_constraints:
+            name="|".join(re.escape(n) for n in TINY_MODELS),
+        input:
+            tiny_model_texts(),
+        output:
+            directory(model_folder("{name}")),
+        params:
+            args=tiny_model_args,
+        log:
+            "logs/models/{name}.log",
+        conda:
+            "../envs/generate.yaml"
+        shell:
+            "lema tiny-model --out {output:q} {params.args} {input:q} > {log:q} 2>&1"

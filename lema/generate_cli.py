@@ -1,0 +1,209 @@
+"""`lema generate`: completions for a JSONL of requests, through the response cache.
+
+Input rows: ``{"id": ..., "messages": [...]}`` or ``{"id": ..., "prompt": "..."}`` (a row may
+carry its own n / temperature / top_p / max_tokens / stop / seed). Output: one row per input
+id, in input order, ``{"id": ..., "completions": [...], "usage": {...}}``, written atomically.
+A summary line (requests sent, cache hits, retries, tokens, cost, wall time) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+from lema.errors import DataError, LemaError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["hf", "openai", "file"], help="model backend")
+    p.add_argument("--model", help="HF id or folder (hf), model name (openai)")
+    p.add_argument("--config", help="take the model spec from this config.yaml ...")
+    p.add_argument("--name", help="... under models.NAME (flags below override it)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    p.add_argument("--input", required=True, help="JSONL of requests")
+    p.add_argument("--output", required=True, help="JSONL of completions (written atomically)")
+    p.add_argument("--n", type=int, default=None, help="samples per request (default 1)")
+    p.add_argument("--temperature", type=float, default=None, help="default 0 (greedy)")
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--max-tokens", type=int, default=None, help="default 512")
+    p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--chat",
+        dest="chat",
+        action="store_true",
+        default=None,
+        help="openai: use /chat/completions (default)",
+    )
+    p.add_argument(
+        "--no-chat",
+        dest="chat",
+        action="store_false",
+        help="openai: use /completions (a plain-completion model)",
+    )
+    p.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
+    p.add_argument("--timeout", type=float, default=None, help="openai: seconds per request")
+    p.add_argument("--max-retries", type=int, default=None, help="openai: retries per request")
+    p.add_argument(
+        "--api-key-env",
+        default=None,
+        help="openai: environment variable holding the key (default OPENAI_API_KEY)",
+    )
+    p.add_argument("--price-prompt", type=float, default=None, help="USD per 1K prompt tokens")
+    p.add_argument(
+        "--price-completion", type=float, default=None, help="USD per 1K completion tokens"
+    )
+    p.add_argument("--max-cost", type=float, default=None, help="spending cap in USD")
+    p.add_argument("--adapter", default=None, help="hf: a LoRA adapter folder")
+    p.add_argument("--batch-size", type=int, default=None, help="hf: sequences per batch")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default=None)
+    p.add_argument("--device", default=None, help="hf: cpu, cuda, cuda:1 ... (default: auto)")
+    p.add_argument("--path", default=None, help="file backend: JSONL of completions")
+    p.add_argument(
+        "--cache",
+        default=None,
+        help="response cache (SQLite); default: config `cache`, $LEMA_CACHE or "
+        ".lema-cache/responses.sqlite; 'none' disables it",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_spec(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    spec: dict[str, Any] = {}
+    cache = None
+    if args.config:
+        from lema.config import load_config, model_spec
+
+        config = load_config(args.config)
+        cache = config.get("cache")
+        if args.name:
+            spec = model_spec(config, args.name)
+            if spec.get("tiny") and not spec.get("model"):
+                spec["model"] = f"results/models/{args.name}"
+    elif args.name:
+        raise LemaError("--name needs --config")
+    flags = {
+        "backend": args.backend,
+        "model": args.model,
+        "base_url": args.base_url,
+        "chat": args.chat,
+        "concurrency": args.concurrency,
+        "timeout_s": args.timeout,
+        "max_retries": args.max_retries,
+        "api_key_env": args.api_key_env,
+        "price_per_1k_prompt": args.price_prompt,
+        "price_per_1k_completion": args.price_completion,
+        "max_cost_usd": args.max_cost,
+        "adapter": args.adapter,
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "device": args.device,
+        "path": args.path,
+    }
+    spec.update({k: v for k, v in flags.items() if v is not None})
+    if not spec.get("backend"):
+        raise LemaError("give --backend (or --config and --name)")
+    if spec["backend"] in ("hf", "openai") and not spec.get("model"):
+        raise LemaError(f"backend '{spec['backend']}' needs --model")
+    if spec["backend"] == "file" and not spec.get("path"):
+        raise LemaError("backend 'file' needs --path")
+    return spec, cache
+
+
+def _read_jsonl(path: str) -> Any:
+    """(line number, row) of each non-blank line (lema.io's reader without importing polars,
+    which would add ~0.3 s to every call of this command)."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
+                )
+            yield lineno, row
+
+
+def _write_jsonl(path: str, rows: Any) -> None:
+    """Write rows atomically: a temporary file beside ``path``, renamed into place."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_requests(path: str, default: Any) -> list[Any]:
+    from lema.models import Request
+
+    out = []
+    seen: dict[str, int] = {}
+    for lineno, row in _read_jsonl(path):
+        try:
+            req = Request.from_dict(row, default)
+        except LemaError as exc:
+            raise DataError(f"{path}:{lineno}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{path}:{lineno}: bad request row ({exc})") from None
+        if req.id in seen:
+            raise DataError(
+                f"{path}:{lineno}: duplicate id '{req.id}' (first on line {seen[req.id]})"
+            )
+        seen[req.id] = lineno
+        out.append(req)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from lema.models import BudgetExceeded, GenerationStats, Sampling, generate
+
+    t0 = time.monotonic()
+    spec, config_cache = build_spec(args)
+    default = Sampling.from_mapping(
+        {
+            "n": args.n,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "max_tokens": args.max_tokens,
+            "stop": args.stop,
+            "seed": args.seed,
+        }
+    )
+    requests = read_requests(args.input, default)
+    cache = args.cache if args.cache is not None else config_cache
+    stats = GenerationStats()
+    try:
+        results = generate(
+            spec, requests, cache=cache, stats=stats, progress=False if args.no_progress else None
+        )
+    except BudgetExceeded:
+        stats.wall_s = time.monotonic() - t0
+        print(f"lema generate: {stats.summary()}", file=sys.stderr)
+        raise
+    _write_jsonl(args.output, (r.to_row() for r in results))
+    stats.wall_s = time.monotonic() - t0
+    print(f"lema generate: {len(results)} ids -> {args.output}; {stats.summary()}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from lema.cli import main
+
+    sys.exit(main(["generate", *sys.argv[1:]]))
