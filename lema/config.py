@@ -25,6 +25,16 @@ def load_schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # 4.0 is an integer to JSON Schema, but range(4.0) fails in Python: accept int only
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _strict_ints(validator_class: type) -> type:
+    checker = validator_class.TYPE_CHECKER.redefine("integer", _is_integer)
+    return jsonschema.validators.extend(validator_class, type_checker=checker)
+
+
 def _with_defaults(validator_class: type) -> type:
     validate_properties = validator_class.VALIDATORS["properties"]
 
@@ -38,29 +48,141 @@ def _with_defaults(validator_class: type) -> type:
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
+_PlainValidator = _strict_ints(jsonschema.Draft202012Validator)  # checks only, fills nothing
+_Validator = _with_defaults(_PlainValidator)
+
+# JSON Schema's names for types, as a YAML file's author knows them
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
-def _key(path: Any) -> str:
-    parts = [str(p) for p in path]
-    return ".".join(parts) if parts else "<top level>"
+def _key(path: Any, prefix: str = "") -> str:
+    out = prefix
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    key = _key(error.absolute_path)
+def _value(value: Any) -> str:
+    """A config value as it would be written in YAML (null, true, 'text', [1, 2])."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    text = text.removesuffix("...").strip()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    types = schema.get("type")
+    if "enum" in schema:
+        return "one of " + ", ".join(_value(v) for v in schema["enum"])
+    if types is None:
+        return "a valid value"
+    types = [types] if isinstance(types, str) else types
+    words = [_TYPE_WORDS.get(t, t) for t in types if t != "null"]
+    text = " or ".join(words) if words else "null"
+    if "null" in types and words:
+        text += " (or null)"
+    if "object" in types and schema.get("properties"):
+        text += f" with keys {', '.join(sorted(schema['properties']))}"
+    return text
+
+
+def _describe(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    key = _key(error.absolute_path, prefix)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        extra = (
+            sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        )
+        names = (
+            ", ".join(f"'{_key([*error.absolute_path, e], prefix)}'" for e in extra) or f"'{key}'"
+        )
         where = "" if key == "<top level>" else f" under '{key}'"
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return f"unknown config key '{'.'.join([*map(str, error.absolute_path), extra[0]]) if extra else key}'{where}{hint}"
+        hint = f" (allowed{where}: {', '.join(allowed)})" if allowed else ""
+        return f"unknown config key{'s' if len(extra) > 1 else ''} {names}{hint}"
     if error.validator == "required":
-        return f"config key '{key}' is missing a required entry: {error.message}"
+        missing = [r for r in error.validator_value if r not in error.instance]
+        name = _key([*error.absolute_path, missing[0]], prefix) if missing else key
+        return f"config key '{name}' is required but missing"
     if error.validator == "enum":
-        return f"config key '{key}': expected one of {error.validator_value}, got {error.instance!r}"
+        return (
+            f"config key '{key}': expected {_expected(error.schema)}, got {_value(error.instance)}"
+        )
     if error.validator == "type":
-        return f"config key '{key}': expected {error.validator_value}, got {error.instance!r}"
-    return f"config key '{key}': {error.message}"
+        return (
+            f"config key '{key}': expected {_expected(error.schema)}, got {_value(error.instance)}"
+        )
+    if error.validator in ("oneOf", "anyOf"):
+        options = [_expected(sub) for sub in error.validator_value]
+        return f"config key '{key}': expected {' or '.join(options)}, got {_value(error.instance)}"
+    message = error.message.replace(repr(error.instance), _value(error.instance), 1)
+    return f"config key '{key}': {message}"
+
+
+_JSON_TYPES = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+_NOTHING = object()
+
+
+def _scalar_fits(value: Any, schema: dict[str, Any]) -> bool:
+    if "enum" in schema:
+        return value in schema["enum"]
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if any(_JSON_TYPES.get(t, lambda v: False)(value) for t in types):
+        return True
+    return any(_scalar_fits(value, sub) for sub in schema.get("oneOf", schema.get("anyOf", [])))
+
+
+def _coerced(error: jsonschema.ValidationError) -> Any:
+    """The YAML scalar a string stands for, when that fits where the string does not.
+
+    `snakemake --config data='{limit: {train: 5}}'` reads nested values as strings ('5',
+    'null', 'true'); they are taken for what they say, as in config.yaml."""
+    if error.validator not in ("type", "enum", "oneOf", "anyOf"):
+        return _NOTHING
+    if not isinstance(error.instance, str):
+        return _NOTHING
+    try:
+        value = yaml.safe_load(error.instance)
+    except yaml.YAMLError:
+        return _NOTHING
+    if isinstance(value, str) or not _scalar_fits(value, error.schema):
+        return _NOTHING
+    return value
+
+
+def _validate(validator: Any, instance: Any, prefix: str = "") -> None:
+    """Validate ``instance`` in place (coercing --config strings); raise one-line ConfigError."""
+    for _ in range(10_000):
+        errors = list(validator.iter_errors(instance))
+        if not errors:
+            return
+        fixed = False
+        for error in errors:
+            value = _coerced(error)
+            if value is _NOTHING or not error.absolute_path:
+                continue
+            *parents, last = error.absolute_path
+            node = instance
+            for part in parents:
+                node = node[part]
+            node[last] = value
+            fixed = True
+        if not fixed:
+            raise ConfigError(_describe(jsonschema.exceptions.best_match(errors), prefix))
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -68,13 +190,19 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
     Raises ConfigError with one line naming the offending key.
     """
-    validator = _Validator(load_schema())
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
-    if errors:
-        best = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(_describe(best))
+    schema = load_schema()
+    _validate(_Validator(schema), config)
+    # Per-backbone `training` overrides: checked against `training` without filling defaults
+    # (a filled default would override the global setting the user wrote).
+    overrides = _PlainValidator(_training_schema(schema))
+    for name, backbone in config["backbones"].items():
+        _validate(overrides, backbone.get("training", {}), prefix=f"backbones.{name}.training")
     _check_references(config)
     return config
+
+
+def _training_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema["definitions"]["training"], "definitions": schema["definitions"]}
 
 
 def _check_references(config: dict[str, Any]) -> None:
@@ -86,7 +214,9 @@ def _check_references(config: dict[str, Any]) -> None:
                 f"(defined: {', '.join(sorted(models))})"
             )
         if models[name]["backend"] == "gold":
-            raise ConfigError(f"config key 'generators[{i}]': 'gold' is a corrector, not a generator")
+            raise ConfigError(
+                f"config key 'generators[{i}]': 'gold' is a corrector, not a generator"
+            )
     corrector = config.get("corrector")
     if corrector is not None and corrector not in models:
         raise ConfigError(
@@ -94,17 +224,28 @@ def _check_references(config: dict[str, Any]) -> None:
             f"(defined: {', '.join(sorted(models))})"
         )
     for name, model in config.get("models", {}).items():
-        if model["backend"] in ("hf", "openai") and not model.get("model") and not model.get("tiny"):
-            raise ConfigError(f"config key 'models.{name}.model': required for backend '{model['backend']}'")
+        if (
+            model["backend"] in ("hf", "openai")
+            and not model.get("model")
+            and not model.get("tiny")
+        ):
+            raise ConfigError(
+                f"config key 'models.{name}.model': required for backend '{model['backend']}'"
+            )
         if model["backend"] == "file" and not model.get("path"):
             raise ConfigError(f"config key 'models.{name}.path': required for backend 'file'")
     for name, backbone in config.get("backbones", {}).items():
         if not backbone.get("model") and not backbone.get("tiny"):
-            raise ConfigError(f"config key 'backbones.{name}': needs 'model' (HF id or folder) or 'tiny'")
+            raise ConfigError(
+                f"config key 'backbones.{name}': needs 'model' (HF id or folder) or 'tiny'"
+            )
     if config.get("data", {}).get("source") == "local":
         for task in config.get("tasks", []):
             if not config["data"]["local"].get(task):
-                raise ConfigError(f"config key 'data.local.{task}': a path is required when data.source is 'local'")
+                raise ConfigError(
+                    f"config key 'data.local.{task}': a path is required when "
+                    "data.source is 'local'"
+                )
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -117,7 +258,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(
+            f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of config keys")
     if overrides:
@@ -154,11 +297,14 @@ def backbone_training(config: dict[str, Any], backbone: str, task: str) -> dict[
         )
     spec = config["backbones"][backbone]
     settings = merge(config["training"], spec.get("training", {}))
-    errors = list(_Validator(load_schema()["definitions"]["training"] | {"definitions": load_schema()["definitions"]}).iter_errors(settings))
-    if errors:
-        err = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(f"config key 'backbones.{backbone}.training.{_key(err.absolute_path)}': {err.message}")
+    _validate(
+        _Validator(_training_schema(load_schema())), settings, f"backbones.{backbone}.training"
+    )
     if settings.get("learning_rate") is None:
         settings["learning_rate"] = 1e-4 if spec.get("size_b", 7) >= 34 else 2e-4
+    if task not in settings["max_seq_length"]:
+        raise ConfigError(
+            f"config key 'training.max_seq_length.{task}': missing for backbone '{backbone}'"
+        )
     settings["max_seq_length"] = settings["max_seq_length"][task]
     return settings

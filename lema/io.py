@@ -67,7 +67,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, row
 
 
-def write_parquet(path: str | Path, frame: "pl.DataFrame") -> None:
+def write_parquet(path: str | Path, frame: pl.DataFrame) -> None:
     with atomic_path(path) as tmp:
         frame.write_parquet(tmp)
 

@@ -22,7 +22,7 @@ rule raw_data:
     log:
         "logs/data/{task}/{split}.log",
     conda:
-        "../envs/lema.yaml"
+        "../envs/data.yaml"
     shell:
         "lema data --task {wildcards.task:q} --split {wildcards.split:q}"
         " --source {params.source:q} --local {params.local:q}"

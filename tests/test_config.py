@@ -1,0 +1,315 @@
+"""Config validation (lema/config.py + lema/schemas/config.schema.yaml): config.yaml is valid,
+defaults are filled in, and every wrong or unknown key fails with one line naming the key and
+what was expected — in Python, in `lema check-config` and when the Snakefile loads."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lema.config import backbone_training, load_config, load_schema, validate_config
+from lema.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def study() -> dict:
+    return copy.deepcopy(STUDY)
+
+
+def error_of(config: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+def test_study_config_is_valid_and_gets_defaults():
+    config = validate_config(study())
+    assert config["tasks"] == ["gsm8k", "math"]
+    assert len(config["generators"]) == 5
+    assert len(config["backbones"]) >= 5
+    assert config["mixes"] == ["cot", "lema", "cot_matched"]
+    # defaults from the schema, for keys config.yaml leaves out
+    assert config["sampling"]["seed"] == 0
+    assert config["training"]["logging_steps"] == 10
+    assert config["models"]["gpt-4"]["timeout_s"] == 120
+
+
+def test_paper_values():
+    config = validate_config(study())
+    t = config["training"]
+    assert t["lora"] == {"r": 64, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
+    assert t["max_grad_norm"] == 0.3
+    assert t["max_seq_length"] == {"gsm8k": 512, "math": 768}
+    assert config["corrector"] == "gpt-4"
+    small = backbone_training(config, "llama2-7b", "gsm8k")
+    large = backbone_training(config, "llama2-70b", "math")
+    assert small["learning_rate"] == 2e-4 and small["max_seq_length"] == 512
+    assert large["learning_rate"] == 1e-4 and large["max_seq_length"] == 768
+
+
+def test_minimal_config_gets_every_default():
+    config = validate_config(
+        {
+            "generators": ["g"],
+            "corrector": "gold",
+            "models": {"g": {"backend": "file", "path": "x"}},
+            "backbones": {"b": {"tiny": True}},
+        }
+    )
+    defaults = validate_config(study())
+    for section in (
+        "data",
+        "sampling",
+        "correction",
+        "evolution",
+        "cot",
+        "mix",
+        "training",
+        "evaluation",
+    ):
+        assert config[section] == defaults[section], section
+
+
+@pytest.mark.parametrize(
+    "mutate, key, hint",
+    [
+        (lambda c: c.update(sampling_k=4), "'sampling_k'", "allowed: backbones"),
+        (lambda c: c["sampling"].update(kk=4), "'sampling.kk'", "allowed under 'sampling'"),
+        (lambda c: c["training"]["lora"].update(rank=8), "'training.lora.rank'", "alpha"),
+        (
+            lambda c: c["models"]["gpt-4"].update(temprature=0),
+            "'models.gpt-4.temprature'",
+            "backend",
+        ),
+        (lambda c: c["backbones"]["llama2-7b"].update(lr=1), "'backbones.llama2-7b.lr'", "size_b"),
+        (
+            lambda c: c["backbones"]["llama2-7b"].update(training={"lr": 1}),
+            "'backbones.llama2-7b.training.lr'",
+            "learning_rate",
+        ),
+        (
+            lambda c: c["sampling"].update(max_tokens={"gsm8k": 5, "maths": 5}),
+            "'sampling.max_tokens.maths'",
+            "gsm8k, math",
+        ),
+        (lambda c: c["data"].update(limits={"train": 5}), "'data.limits'", "limit"),
+    ],
+)
+def test_unknown_key_is_named(mutate, key, hint):
+    config = study()
+    mutate(config)
+    message = error_of(config)
+    assert message.startswith("unknown config key"), message
+    assert key in message and hint in message, message
+
+
+def test_several_unknown_keys_are_all_named():
+    config = study()
+    config["sampling"].update(kk=1, zz=2)
+    message = error_of(config)
+    assert "'sampling.kk'" in message and "'sampling.zz'" in message
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (
+            lambda c: c["sampling"].update(k="four"),
+            "config key 'sampling.k': expected an integer, got 'four'",
+        ),
+        (
+            lambda c: c["sampling"].update(k=4.0),
+            "config key 'sampling.k': expected an integer, got 4.0",
+        ),
+        (
+            lambda c: c["sampling"].update(k=True),
+            "config key 'sampling.k': expected an integer, got true",
+        ),
+        (
+            lambda c: c.update(tasks=["gsm8k", "mat"]),
+            "config key 'tasks[1]': expected one of 'gsm8k', 'math', got 'mat'",
+        ),
+        (
+            lambda c: c["training"].update(quantization="int4"),
+            "config key 'training.quantization': expected one of 'auto', 'nf4', 'none', got 'int4'",
+        ),
+        (lambda c: c.pop("generators"), "config key 'generators' is required but missing"),
+        (
+            lambda c: c["models"].update(x={"model": "m"}),
+            "config key 'models.x.backend' is required but missing",
+        ),
+        (lambda c: c["sampling"].update(temperature=-1), "config key 'sampling.temperature'"),
+        (lambda c: c.update(sampling=None), "config key 'sampling': expected a mapping"),
+        (lambda c: c["data"].update(limit={"train": 0}), "config key 'data.limit.train'"),
+        (
+            lambda c: c["backbones"]["llama2-7b"].update(tiny="big"),
+            "config key 'backbones.llama2-7b.tiny': expected true or false or a mapping",
+        ),
+        (
+            lambda c: c["backbones"]["llama2-7b"].update(training={"epochs": "three"}),
+            "config key 'backbones.llama2-7b.training.epochs': expected a number, got 'three'",
+        ),
+        (
+            lambda c: c.update(generators=["gpt-5"]),
+            "config key 'generators[0]': model 'gpt-5' is not defined under 'models'",
+        ),
+        (
+            lambda c: c.update(corrector="claude"),
+            "config key 'corrector': model 'claude' is not defined under 'models'",
+        ),
+        (
+            lambda c: c["data"].update(source="local"),
+            "config key 'data.local.gsm8k': a path is required",
+        ),
+        (lambda c: c.update(backbones={}), "config key 'backbones'"),
+    ],
+)
+def test_wrong_value_names_key_and_expectation(mutate, expected):
+    config = study()
+    mutate(config)
+    assert error_of(config).startswith(expected)
+
+
+def test_strings_from_snakemake_config_option_are_read_as_yaml():
+    """`snakemake --config data='{limit: {train: 5}}'` passes nested values as strings."""
+    config = study()
+    config["data"] = {
+        "source": "local",
+        "local": {"gsm8k": "a", "math": "b"},
+        "limit": {"train": "5", "test": "null"},
+    }
+    config["sampling"]["temperature"] = "0.5"
+    config["evolution"]["enabled"] = "false"
+    config["backbones"]["llama2-7b"]["training"] = {"epochs": "2"}
+    validate_config(config)
+    assert config["data"]["limit"] == {"train": 5, "test": None}
+    assert config["sampling"]["temperature"] == 0.5
+    assert config["evolution"]["enabled"] is False
+    assert config["backbones"]["llama2-7b"]["training"] == {"epochs": 2}
+    config["sampling"]["k"] = "4.5"
+    assert error_of(config) == "config key 'sampling.k': expected an integer, got '4.5'"
+
+
+def test_backbone_overrides_keep_global_settings():
+    """A per-backbone `training` block overrides only what it names: it gets no defaults
+    of its own that would silently replace the global settings."""
+    config = study()
+    config["training"]["epochs"] = 5
+    config["training"]["lora"]["alpha"] = 32
+    config["backbones"]["llama2-7b"]["training"] = {"lora": {"r": 8}, "learning_rate": 3e-4}
+    validate_config(config)
+    assert config["backbones"]["llama2-7b"]["training"] == {"lora": {"r": 8}, "learning_rate": 3e-4}
+    settings = backbone_training(config, "llama2-7b", "math")
+    assert settings["epochs"] == 5
+    assert settings["lora"]["r"] == 8 and settings["lora"]["alpha"] == 32
+    assert settings["learning_rate"] == 3e-4
+    assert backbone_training(config, "llama2-13b", "math")["lora"]["r"] == 64
+
+
+def test_every_schema_default_is_valid():
+    """Defaults are filled in without being validated again: each must pass its own schema."""
+    import jsonschema
+
+    schema = load_schema()
+    resolver_root = {"definitions": schema["definitions"]}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if "default" in node:
+                sub = {k: v for k, v in node.items() if k != "default"}
+                jsonschema.Draft202012Validator({**sub, **resolver_root}).validate(node["default"])
+            for k, v in node.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+
+    walk(schema, "schema")
+
+
+def test_load_config_reports_file_problems(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [gsm8k\nsampling: {k: 4}\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: not valid YAML"):
+        load_config(bad)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(listing)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_load_config_overrides_merge_then_validate(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(study()))
+    config = load_config(path, {"data": {"limit": {"train": 5}}})
+    assert config["data"]["limit"] == {"train": 5, "test": None}
+    assert config["data"]["source"] == "public"
+    with pytest.raises(ConfigError, match="'data.limit.train'"):
+        load_config(path, {"data": {"limit": {"train": "five"}}})
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def test_check_config_command(tmp_path):
+    config = study()
+    config["evaluation"]["batchsize"] = 8
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "lema.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'evaluation.batchsize'" in lines[0], proc.stderr
+
+
+def test_snakefile_rejects_unknown_key_in_one_line(tmp_path):
+    config = study()
+    config["sampling"]["temprature"] = 0.5
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(path),
+            "--directory",
+            str(tmp_path),
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "config error" in line]
+    assert len(errors) == 1, proc.stdout + proc.stderr
+    assert "'sampling.temprature'" in errors[0]
