@@ -14,6 +14,23 @@ from lema.errors import LemaError
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("lema.data", "build a raw-data table (data/raw/{task}/{split}.parquet)"),
     "check-config": ("lema.config_cli", "validate a config file and print it with defaults"),
+    "generate": ("lema.generate_cli", "completions for a JSONL of requests (hf / openai / file backends, cached)"),
+    "tiny-model": ("lema.tiny", "build a tiny random-init LLaMA model + tokenizer trained on given text"),
+    "sample": ("lema.sampling", "sample and grade reasoning paths (results/{task}/[evolved/]paths/{generator}.parquet)"),
+    "mistakes": ("lema.sampling", "the wrong paths, de-duplicated and capped (…/mistakes/{generator}.parquet)"),
+    "correct": ("lema.correction", "corrector corrections of mistakes, parsed and filtered (…/corrections/{generator}.parquet)"),
+    "evolve": ("lema.evolve", "correction-centric evolution: new questions by self-consistency (results/{task}/evolved/questions.parquet)"),
+    "cot": ("lema.cot", "CoT data: gold solutions + corrector paths in the step format (results/{task}/cot/cot.parquet)"),
+    "mix-pool": ("lema.mixes", "training rows of a task after the contamination check (results/{task}/train/pool.parquet)"),
+    "mix": ("lema.mixes", "a training mix (results/{task}/train/{mix}.jsonl)"),
+    "stats": ("lema.stats", "print the data-generation funnel per task"),
+    "predict": ("lema.evaluate", "greedy-decode a test set (results/{task}/eval/{backbone}/{mix}/predictions.parquet)"),
+    "eval": ("lema.metrics", "grade a predictions file and write its metrics.json (no decoding)"),
+    "summary": ("lema.summary", "the results table: results/summary.csv and summary.md"),
+    "plot": ("lema.plot", "PNG plots of pass@1 by backbone, mix and MATH level"),
+    "report": ("lema.report", "HTML pages for the Snakemake report: data funnel, correction samples"),
+    "train": ("lema.train", "fine-tune a LoRA/QLoRA adapter (results/{task}/adapters/{backbone}/{mix})"),
+    "merge": ("lema.merge", "merge an adapter into its base model for serving"),
 }
 
 

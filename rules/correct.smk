@@ -1,1 +1,42 @@
-# rules/correct.smk — see README.md
+# rules/correct.smk — step 3: the corrector's corrections of each generator's mistakes, parsed
+# and filtered (kept iff the final answer grades equal to the reference answer); every drop is
+# recorded with its reason. Logic: lema/correction.py (`lema correct`), lema/gold_corrector.py.
+
+
+rule correct:
+    input:
+        unpack(correct_inputs),
+        mistakes="results/{task}/mistakes/{generator}.parquet",
+    output:
+        corrections="results/{task}/corrections/{generator}.parquet",
+        stats="results/{task}/corrections/{generator}.stats.json",
+    params:
+        spec=corrector_spec,
+        temperature=config["correction"]["temperature"],
+        max_tokens=config["correction"]["max_tokens"],
+        seed=config["correction"]["seed"],
+        cache=config["cache"],
+    log:
+        "logs/correct/{task}/{generator}.log",
+    benchmark:
+        "benchmarks/runs/correct/{task}/{generator}.tsv"
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "lema correct --task {wildcards.task} --mistakes {input.mistakes:q} --spec {params.spec:q}"
+        " --prompt {input.prompt:q} --temperature {params.temperature}"
+        " --max-tokens {params.max_tokens} --seed {params.seed} --cache {params.cache:q}"
+        " --output {output.corrections:q} --stats {output.stats:q} > {log:q} 2>&1"
+
+
+use rule correct as correct_evolved with:
+    input:
+        unpack(correct_inputs),
+        mistakes="results/{task}/evolved/mistakes/{generator}.parquet",
+    output:
+        corrections="results/{task}/evolved/corrections/{generator}.parquet",
+        stats="results/{task}/evolved/corrections/{generator}.stats.json",
+    log:
+        "logs/correct/{task}/evolved/{generator}.log",
+    benchmark:
+        "benchmarks/runs/correct/{task}/evolved/{generator}.tsv"

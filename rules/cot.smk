@@ -1,1 +1,28 @@
-# rules/cot.smk — see README.md
+# rules/cot.smk — step 5: CoT data — gold solutions in the step format plus corrector-written
+# paths that reach the gold answer. Logic: lema/cot.py (`lema cot`).
+
+
+rule cot:
+    input:
+        unpack(cot_inputs),
+    output:
+        cot="results/{task}/cot/cot.parquet",
+        stats="results/{task}/cot/cot.stats.json",
+    params:
+        spec=corrector_spec,
+        n=config["cot"]["corrector_paths"],
+        temperature=config["cot"]["temperature"],
+        max_tokens=config["cot"]["max_tokens"],
+        seed=config["cot"]["seed"],
+        cache=config["cache"],
+    log:
+        "logs/cot/{task}.log",
+    benchmark:
+        "benchmarks/runs/cot/{task}.tsv"
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "lema cot --task {wildcards.task} --questions {input.questions:q} --spec {params.spec:q}"
+        " --n {params.n} --prompt {input.prompt:q} --temperature {params.temperature}"
+        " --max-tokens {params.max_tokens} --seed {params.seed} --cache {params.cache:q}"
+        " --output {output.cot:q} --stats {output.stats:q} > {log:q} 2>&1"

@@ -1,1 +1,60 @@
-# rules/mix.smk — see README.md
+# rules/mix.smk — step 6: the training mixes. `mix_pool` gathers CoT rows and kept corrections
+# (original and evolved questions) and drops every row whose question matches a test question
+# of any configured task (exact or near-duplicate); `mix` writes results/{task}/train/{mix}.jsonl.
+# `funnel` prints the whole data-generation funnel (`lema stats`) to results/funnel.txt.
+# Logic: lema/mixes.py (`lema mix-pool`, `lema mix`), lema/stats.py (`lema stats`).
+
+
+rule mix_pool:
+    input:
+        unpack(pool_inputs),
+    output:
+        pool="results/{task}/train/pool.parquet",
+        stats="results/{task}/train/pool.stats.json",
+    params:
+        threshold=config["mix"]["near_duplicate_threshold"],
+        ngram=config["mix"]["ngram"],
+        evolution=evolution_status(),
+    log:
+        "logs/mix_pool/{task}.log",
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "lema mix-pool --task {wildcards.task} --cot {input.cot:q} --corrections {input.corrections:q}"
+        " --tests {input.tests:q} --ngram {params.ngram} --threshold {params.threshold}"
+        " --evolution {params.evolution:q} --output {output.pool:q} --stats {output.stats:q}"
+        " > {log:q} 2>&1"
+
+
+rule mix:
+    input:
+        "results/{task}/train/pool.parquet",
+    output:
+        mix="results/{task}/train/{mix}.jsonl",
+        stats="results/{task}/train/{mix}.stats.json",
+    wildcard_constraints:
+        mix="cot|lema|cot_matched",
+    params:
+        seed=config["mix"]["seed"],
+    log:
+        "logs/mix/{task}/{mix}.log",
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "lema mix --task {wildcards.task} --pool {input:q} --mix {wildcards.mix} --seed {params.seed}"
+        " --output {output.mix:q} --stats {output.stats:q} > {log:q} 2>&1"
+
+
+rule funnel:
+    input:
+        mix_targets(),
+    output:
+        "results/funnel.txt",
+    params:
+        tasks=stats_task_args(),
+    log:
+        "logs/funnel.log",
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "lema stats results {params.tasks} > {output:q} 2> {log:q} && cat {output:q}"

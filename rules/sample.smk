@@ -1,1 +1,71 @@
-# rules/sample.smk — see README.md
+# rules/sample.smk — step 2: sampled reasoning paths and the mistakes among them, for the
+# training questions (results/{task}/…) and evolved questions (results/{task}/evolved/…).
+# Logic: lema/sampling.py (`lema sample`, `lema mistakes`).
+
+
+rule sample_paths:
+    input:
+        unpack(sample_inputs),
+    output:
+        paths="results/{task}/paths/{generator}.parquet",
+        stats="results/{task}/paths/{generator}.stats.json",
+    params:
+        spec=generator_spec,
+        k=config["sampling"]["k"],
+        temperature=config["sampling"]["temperature"],
+        top_p=config["sampling"]["top_p"],
+        max_tokens=sample_max_tokens,
+        seed=config["sampling"]["seed"],
+        cache=config["cache"],
+    threads: 2
+    log:
+        "logs/sample_paths/{task}/{generator}.log",
+    benchmark:
+        "benchmarks/runs/sample_paths/{task}/{generator}.tsv"
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "lema sample --task {wildcards.task} --questions {input.questions:q} --spec {params.spec:q}"
+        " --prompt {input.prompt:q} --k {params.k} --temperature {params.temperature}"
+        " --top-p {params.top_p} --max-tokens {params.max_tokens} --seed {params.seed}"
+        " --cache {params.cache:q} --threads {threads}"
+        " --output {output.paths:q} --stats {output.stats:q} > {log:q} 2>&1"
+
+
+use rule sample_paths as sample_paths_evolved with:
+    input:
+        unpack(sample_inputs_evolved),
+    output:
+        paths="results/{task}/evolved/paths/{generator}.parquet",
+        stats="results/{task}/evolved/paths/{generator}.stats.json",
+    log:
+        "logs/sample_paths/{task}/evolved/{generator}.log",
+    benchmark:
+        "benchmarks/runs/sample_paths/{task}/evolved/{generator}.tsv"
+
+
+rule mistakes:
+    input:
+        paths="results/{task}/paths/{generator}.parquet",
+    output:
+        mistakes="results/{task}/mistakes/{generator}.parquet",
+        stats="results/{task}/mistakes/{generator}.stats.json",
+    params:
+        cap=max_mistakes_arg,
+    log:
+        "logs/mistakes/{task}/{generator}.log",
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "lema mistakes --task {wildcards.task} --paths {input.paths:q} {params.cap}"
+        " --output {output.mistakes:q} --stats {output.stats:q} > {log:q} 2>&1"
+
+
+use rule mistakes as mistakes_evolved with:
+    input:
+        paths="results/{task}/evolved/paths/{generator}.parquet",
+    output:
+        mistakes="results/{task}/evolved/mistakes/{generator}.parquet",
+        stats="results/{task}/evolved/mistakes/{generator}.stats.json",
+    log:
+        "logs/mistakes/{task}/evolved/{generator}.log",

@@ -1,0 +1,274 @@
+"""Step 4 of LeMa: correction-centric evolution — new questions seeded by corrected mistakes.
+
+``lema evolve``:
+
+1. **Seeds**: the questions with at least one kept correction (over every generator), sorted
+   by id; ``--max-seeds`` takes a seeded random subset. Each seed comes with the explanation of
+   its first kept correction ("the mistake"), so the new question targets the same mistake.
+2. **New questions**: the corrector writes ``--new-per-seed`` questions per seed with the
+   prompt ``evolve_{task}.txt`` (placeholders ``{question}``, ``{mistake}``); each is parsed
+   from its "New Question:" label. Dropped: ``empty``, ``refused``, ``unparseable``,
+   ``duplicate`` (same normalised text as another new question or as a seed question).
+3. **Reference answers by self-consistency**: the corrector solves each new question
+   ``--votes`` times (CoT prompt ``cot_{task}.txt``); the answers are clustered with
+   :func:`lema.answers.equivalent`; the largest cluster's share of *all* votes (votes without
+   an answer count against it) must reach ``--min-agreement``. Dropped: ``no_answer`` (no vote
+   states an answer), ``low_agreement``.
+
+Output: every candidate with ``kept`` and ``reason``; kept rows carry ``answer`` (the majority
+answer) and are what the sampling and correction stages read next.
+
+With the ``gold`` corrector evolution is skipped — it cannot write questions — and the output
+is an empty table whose stats say so (the workflow leaves the evolved branch out entirely).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+from collections import Counter
+from typing import Any
+
+import polars as pl
+
+from lema.genutil import (
+    Funnel,
+    Usage,
+    call_model,
+    clean_path,
+    is_gold,
+    load_prompt,
+    make_request,
+    norm_words,
+    parse_spec,
+    read_table,
+    render,
+    stats_path_for,
+    write_table,
+)
+
+EVOLVED_SCHEMA = {
+    "id": pl.String,
+    "task": pl.String,
+    "seed_id": pl.String,
+    "seed_question": pl.String,
+    "question": pl.String,
+    "answer": pl.String,  # majority answer (null when dropped)
+    "solution": pl.String,  # one majority-answer solution from the votes (null when dropped)
+    "agreement": pl.Float64,
+    "votes": pl.Int64,
+    "raw": pl.String,
+    "kept": pl.Boolean,
+    "reason": pl.String,
+}
+
+_NEW_Q = re.compile(
+    r"(?im)^[ \t>#*\-_]*[*_]{0,2}\s*(?:new|evolved|rewritten)\s+(?:question|problem)\s*[*_]{0,2}\s*[:：]\s*[*_]{0,2}"  # noqa: E501
+)
+_REFUSAL = re.compile(
+    r"(?i)\b(?:I['’]m\s+sorry|I\s+am\s+sorry|I\s+can(?:not|['’]t)\s+|as\s+an\s+AI\b)"
+)
+_CUT = re.compile(
+    r"(?im)^\s*[*_#]*\s*(?:seed\s+question|mistake|answer|solution|note|explanation|step\s*1)\b[^\n]*[:：]"
+)
+
+
+def parse_question(raw: str) -> tuple[str | None, str | None]:
+    """(question, None) or (None, drop reason) from the corrector's output."""
+    text = (raw or "").strip()
+    if not text:
+        return None, "empty"
+    m = _NEW_Q.search(text)
+    if m is None:
+        if _REFUSAL.search(text[:300]):
+            return None, "refused"
+        # no label: accept a bare question (one paragraph ending in '?' or '.')
+        body = text.split("\n\n")[0].strip()
+        if len(body) < 20 or not re.search(r"[?.]$", body):
+            return None, "unparseable"
+    else:
+        body = text[m.end() :]
+    cut = _CUT.search(body)
+    if cut:
+        body = body[: cut.start()]
+    body = body.split("\n\n\n")[0].strip().strip("*_").strip()
+    body = re.sub(r"^[\"“](.*)[\"”]$", r"\1", body, flags=re.S).strip()
+    if len(body) < 10:
+        return None, "unparseable"
+    return body, None
+
+
+def majority_answer(answers: list[str | None], task: str) -> tuple[str | None, float, int]:
+    """(representative answer, share of all votes, index of a vote in the majority)."""
+    from lema.answers import equivalent
+
+    clusters: list[list[int]] = []
+    for i, a in enumerate(answers):
+        if a is None:
+            continue
+        for c in clusters:
+            if equivalent(a, answers[c[0]] or "", task):
+                c.append(i)
+                break
+        else:
+            clusters.append([i])
+    if not clusters or not answers:
+        return None, 0.0, -1
+    best = max(clusters, key=lambda c: (len(c), -c[0]))
+    rep = Counter(answers[i] for i in best).most_common(1)[0][0]
+    return rep, len(best) / len(answers), best[0]
+
+
+def evolve(
+    corrections: pl.DataFrame,
+    task: str,
+    spec: dict[str, Any],
+    *,
+    prompt: str,
+    cot_prompt: str,
+    new_per_seed: int,
+    max_seeds: int | None,
+    votes: int,
+    min_agreement: float,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+    cache: str | None,
+    progress: bool = False,
+) -> tuple[list[dict[str, Any]], Funnel, Usage]:
+    from lema.answers import extract_answer
+
+    usage = Usage()
+    name = spec.get("name", "corrector")
+    funnel = Funnel("evolved_questions", task=task, corrector=name)
+    kept_corr = corrections.filter(pl.col("kept")).sort(["question_id", "correction_id"])
+    seeds: dict[str, dict[str, Any]] = {}
+    for r in kept_corr.iter_rows(named=True):
+        seeds.setdefault(r["question_id"], r)
+    seed_ids = sorted(seeds)
+    if max_seeds is not None and len(seed_ids) > max_seeds:
+        seed_ids = sorted(random.Random(seed).sample(seed_ids, max_seeds))
+    funnel.extra["seeds"] = len(seed_ids)
+    if is_gold(spec):
+        funnel.extra["skipped"] = "the gold corrector cannot write new questions"
+        return [], funnel, usage
+    template = load_prompt(prompt, ("question", "mistake"))
+    reqs = [
+        make_request(
+            spec,
+            f"evolve:{sid}",
+            render(
+                template,
+                question=seeds[sid]["question"],
+                mistake=seeds[sid]["explanation"] or "a wrong step",
+            ),
+            n=new_per_seed,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=["\n\nSeed Question:"],
+        )
+        for sid in seed_ids
+    ]
+    written = call_model(spec, reqs, cache, usage, progress=progress)
+    seen = {norm_words(seeds[s]["question"]) for s in seed_ids}
+    cands: list[dict[str, Any]] = []
+    for sid in seed_ids:
+        for j, raw in enumerate(written[f"evolve:{sid}"][:new_per_seed]):
+            q, reason = parse_question(raw)
+            if q is not None:
+                key = norm_words(q)
+                if key in seen:
+                    q, reason = None, "duplicate"
+                else:
+                    seen.add(key)
+            cands.append(
+                {
+                    "id": f"{task}-evolved-{sid}-{j}",
+                    "task": task,
+                    "seed_id": sid,
+                    "seed_question": seeds[sid]["question"],
+                    "question": q,
+                    "raw": raw,
+                    "reason": reason,
+                }
+            )
+    valid = [c for c in cands if c["reason"] is None]
+    cot_template = load_prompt(cot_prompt, ("question",))
+    vote_reqs = [
+        make_request(
+            spec,
+            f"vote:{c['id']}",
+            render(cot_template, question=c["question"]),
+            n=votes,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=["\n\nQuestion:"],
+        )
+        for c in valid
+    ]
+    solved = call_model(spec, vote_reqs, cache, usage, progress=progress)
+    for c in cands:
+        c.update({"answer": None, "solution": None, "agreement": None, "votes": 0, "kept": False})
+        if c["reason"] is None:
+            sols = [clean_path(s) for s in solved[f"vote:{c['id']}"][:votes]]
+            answers = [extract_answer(s, task) if s.strip() else None for s in sols]
+            rep, share, idx = majority_answer(answers, task)
+            c["votes"] = len(sols)
+            c["agreement"] = share
+            if rep is None:
+                c["reason"] = "no_answer"
+            elif share + 1e-9 < min_agreement:
+                c["reason"] = "low_agreement"
+            else:
+                c.update({"answer": rep, "solution": sols[idx], "kept": True})
+        funnel.record(c["kept"], c["reason"])
+    return cands, funnel, usage
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, choices=["gsm8k", "math"])
+    parser.add_argument("--corrections", nargs="+", required=True, help="corrections parquet(s)")
+    parser.add_argument("--spec", required=True, help="the corrector's model spec (JSON)")
+    parser.add_argument("--prompt", default=None, help="default evolve_{task}.txt")
+    parser.add_argument("--cot-prompt", default=None, help="default cot_{task}.txt")
+    parser.add_argument("--new-per-seed", type=int, default=1)
+    parser.add_argument("--max-seeds", type=int, default=None)
+    parser.add_argument("--votes", type=int, default=5)
+    parser.add_argument("--min-agreement", type=float, default=0.6)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-tokens", type=int, default=1024)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=None)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--stats", default=None)
+    parser.add_argument("--progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    frames = [
+        read_table(p, required=("question_id", "question", "kept", "explanation"))
+        for p in args.corrections
+    ]
+    corrections = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    rows, funnel, usage = evolve(
+        corrections,
+        args.task,
+        parse_spec(args.spec),
+        prompt=args.prompt or f"evolve_{args.task}.txt",
+        cot_prompt=args.cot_prompt or f"cot_{args.task}.txt",
+        new_per_seed=args.new_per_seed,
+        max_seeds=args.max_seeds,
+        votes=args.votes,
+        min_agreement=args.min_agreement,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        cache=args.cache,
+        progress=args.progress,
+    )
+    write_table(args.output, rows, EVOLVED_SCHEMA)
+    funnel.write(args.stats or stats_path_for(args.output), usage)
+    return 0

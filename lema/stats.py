@@ -1,0 +1,148 @@
+"""`lema stats [RESULTS]`: one funnel table per task from the stages' ``*.stats.json`` files.
+
+Rows follow the data flow: sampled paths -> mistakes -> corrections (per generator), evolved
+questions -> their paths, mistakes and corrections, CoT data, the contamination-checked pool and
+the mixes. Columns: items in, kept, dropped (by reason), tokens (prompt + completion), cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from lema.errors import LemaError
+
+ORDER = ["paths", "mistakes", "corrections"]
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and "stage" in data else None
+
+
+def collect(task_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(stage label, source label, stats) in funnel order."""
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for qset in ("original", "evolved"):
+        base = task_dir if qset == "original" else task_dir / "evolved"
+        if qset == "evolved":
+            q = _load(base / "questions.stats.json")
+            if q is not None:
+                rows.append(("evolved questions", q.get("corrector") or "", q))
+        for stage in ORDER:
+            for f in sorted((base / stage).glob("*.stats.json")):
+                data = _load(f)
+                if data is None:
+                    continue
+                label = f"{stage}" if qset == "original" else f"evolved {stage}"
+                src = data.get("generator") or f.name.split(".")[0]
+                if stage == "corrections" and data.get("corrector"):
+                    src = f"{src} -> {data['corrector']}"
+                rows.append((label, src, data))
+    cot = _load(task_dir / "cot" / "cot.stats.json")
+    if cot is not None:
+        rows.append(("cot", cot.get("corrector") or "", cot))
+    pool = _load(task_dir / "train" / "pool.stats.json")
+    if pool is not None:
+        rows.append(("pool (decontaminated)", "", pool))
+    for f in sorted((task_dir / "train").glob("*.stats.json")):
+        if f.name == "pool.stats.json":
+            continue
+        data = _load(f)
+        if data is not None:
+            rows.append(("mix", data.get("mix") or f.name.split(".")[0], data))
+    return rows
+
+
+def _dropped(d: dict[str, Any]) -> str:
+    drops = d.get("dropped") or {}
+    if not drops:
+        return "-"
+    return ", ".join(f"{k} {v}" for k, v in sorted(drops.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _extra(label: str, d: dict[str, Any]) -> str:
+    if label.endswith("paths"):
+        c, w, n = d.get("correct", 0), d.get("wrong", 0), d.get("no_answer", 0)
+        return f"correct {c}, wrong {w}, no answer {n}"
+    if label == "evolved questions" and d.get("skipped"):
+        return f"skipped: {d['skipped']}"
+    if label == "cot" and isinstance(d.get("corrector_paths"), str):
+        return d["corrector_paths"]
+    if label.startswith("pool") and d.get("evolution"):
+        return f"evolution: {d['evolution']}"
+    if label == "mix":
+        return ", ".join(f"{k} {v}" for k, v in sorted((d.get("rows_by_kind") or {}).items()))
+    return ""
+
+
+def table(task: str, rows: list[tuple[str, str, dict[str, Any]]]) -> str:
+    head = ["stage", "source", "in", "kept", "dropped", "tokens", "cost $", "notes"]
+    body = []
+    total_cost = 0.0
+    total_tokens = 0
+    for label, src, d in rows:
+        tok = d.get("tokens") or {}
+        n_tok = int(tok.get("prompt", 0)) + int(tok.get("completion", 0))
+        cost = float(d.get("cost_usd") or 0.0)
+        total_cost += cost
+        total_tokens += n_tok
+        body.append(
+            [
+                label,
+                src,
+                str(d.get("in", "")),
+                str(d.get("kept", "")),
+                _dropped(d),
+                f"{n_tok:,}",
+                f"{cost:.2f}",
+                _extra(label, d),
+            ]
+        )
+    body.append(["total", "", "", "", "", f"{total_tokens:,}", f"{total_cost:.2f}", ""])
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in (0, 1, 4, 7) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [f"== {task} ==", fmt(head), rule, *[fmt(r) for r in body[:-1]], rule, fmt(body[-1])]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "results", nargs="?", default="results", help="results folder (default: results)"
+    )
+    parser.add_argument("--task", action="append", help="only this task (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print the collected stats as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.results)
+    if not root.is_dir():
+        raise LemaError(f"{root}: no such results folder")
+    tasks = args.task or sorted(
+        p.name for p in root.iterdir() if p.is_dir() and p.name in ("gsm8k", "math")
+    )
+    if not tasks:
+        raise LemaError(f"{root}: no task folders (gsm8k, math) with stats yet")
+    out: dict[str, Any] = {}
+    for task in tasks:
+        rows = collect(root / task)
+        if args.json:
+            out[task] = [{"stage": a, "source": b, **c} for a, b, c in rows]
+        else:
+            print(table(task, rows))
+            print()
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return 0
