@@ -1,4 +1,5 @@
 # Config validation and the path scheme shared by every stage. No rule logic lives here.
+import os
 import sys
 
 from lema.config import SCHEMA_PATH, validate_config
@@ -9,6 +10,9 @@ try:
 except ConfigError as exc:
     sys.exit(f"lema: config error: {exc}")
 validate(config, str(SCHEMA_PATH))
+
+# envs/*.post-deploy.sh install this checkout's `lema` into conda envs from here.
+os.environ.setdefault("LEMA_ROOT", workflow.basedir)
 
 TASKS = config["tasks"]
 SPLITS = ["train", "test"]
@@ -114,6 +118,13 @@ def train_mem_mb(wildcards):
     if _is_tiny(wildcards.backbone):
         return 4000
     return int(32000 + 1000 * _backbone(wildcards.backbone).get("size_b", 7))
+
+
+def merge_mem_mb(wildcards):
+    """Merging loads the unquantised base model on CPU: ~2.5 bytes per parameter in bf16."""
+    if _is_tiny(wildcards.backbone):
+        return 4000
+    return int(16000 + 2500 * _backbone(wildcards.backbone).get("size_b", 7))
 
 
 def train_runtime(wildcards):
