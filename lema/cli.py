@@ -24,11 +24,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mix-pool": ("lema.mixes", "training rows of a task after the contamination check (results/{task}/train/pool.parquet)"),
     "mix": ("lema.mixes", "a training mix (results/{task}/train/{mix}.jsonl)"),
     "stats": ("lema.stats", "print the data-generation funnel per task"),
-    "predict": ("lema.evaluate", "greedy-decode a test set (results/{task}/eval/{backbone}/{mix}/predictions.parquet)"),
+    "predict": ("lema.evaluate", "greedy-decode and grade a test set (predictions.parquet)"),
     "eval": ("lema.metrics", "grade a predictions file and write its metrics.json (no decoding)"),
     "summary": ("lema.summary", "the results table: results/summary.csv and summary.md"),
     "plot": ("lema.plot", "PNG plots of pass@1 by backbone, mix and MATH level"),
-    "report": ("lema.report", "HTML pages for the Snakemake report: data funnel, correction samples"),
+    "report": ("lema.report", "HTML report pages: data funnel, mistake/correction pairs"),
     "train": ("lema.train", "fine-tune a LoRA/QLoRA adapter (results/{task}/adapters/{backbone}/{mix})"),
     "merge": ("lema.merge", "merge an adapter into its base model for serving"),
 }

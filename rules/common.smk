@@ -171,7 +171,7 @@ def report_plots():
     captions = {"accuracy": "../report/accuracy.rst", "levels": "../report/levels.rst"}
     names = {"accuracy": "2. pass@1 by backbone and mix", "levels": "3. MATH pass@1 by level"}
     return {
-        k: report(v, caption=captions[k], category="Results", labels={"name": names[k]})
+        k: report(v, caption=captions[k], category="1. Results", labels={"name": names[k]})
         for k, v in plot_outputs().items()
     }
 

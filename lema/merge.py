@@ -1,0 +1,78 @@
+"""`lema merge`: fold a LoRA adapter into its base model, for serving without peft
+(e.g. `vllm serve results/{task}/merged/{backbone}/{mix}`).
+
+The base model is loaded unquantised (merging into 4-bit weights would round the update away)
+in bf16 on a GPU and fp32 on CPU unless ``--dtype`` says otherwise; the merged model and the
+base model's tokenizer are written into a temporary folder beside ``--out`` and renamed into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from lema.errors import ConfigError, DataError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adapter", required=True, help="adapter folder written by `lema train`")
+    parser.add_argument("--out", required=True, help="folder for the merged model")
+    parser.add_argument(
+        "--model", help="base model (default: the `model` recorded in the adapter's settings.json)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        default="auto",
+        help="weights dtype of the merged model (auto: bfloat16 on CUDA, float32 elsewhere)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    merge(Path(args.adapter), Path(args.out), model=args.model, dtype=args.dtype)
+    return 0
+
+
+def merge(adapter: Path, out: Path, model: str | None = None, dtype: str = "auto") -> Path:
+    if not (adapter / "adapter_config.json").exists():
+        raise DataError(f"{adapter}: not an adapter folder (no adapter_config.json)")
+    if model is None:
+        try:
+            model = json.loads((adapter / "settings.json").read_text())["model"]
+        except (OSError, ValueError, KeyError):
+            raise ConfigError(
+                f"{adapter}: no base model recorded in settings.json; pass --model"
+            ) from None
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dtype == "auto":
+        dtype = "bfloat16" if torch.cuda.is_available() else "float32"
+    try:
+        base = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype))
+    except OSError as exc:
+        raise ConfigError(
+            f"base model '{model}' could not be loaded: {str(exc).splitlines()[0]}"
+        ) from None
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(model)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        merged.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        if (adapter / "settings.json").exists():
+            shutil.copy(adapter / "settings.json", tmp / "lema-adapter-settings.json")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
