@@ -22,7 +22,8 @@ def cot_prompt(question: str) -> str:
 def cot_completion(steps: list[str], answer: str) -> str:
     """A step-format solution: 'Step 1: ...' lines and a final 'The answer is X.'"""
     body = "\n".join(f"Step {i}: {s.strip()}" for i, s in enumerate(steps, 1))
-    return f"{body}\n{ANSWER_PHRASE} {answer.strip()}." if body else f"{ANSWER_PHRASE} {answer.strip()}."
+    final = f"{ANSWER_PHRASE} {answer.strip()}."
+    return f"{body}\n{final}" if body else final
 
 
 def correction_prompt(question: str, wrong_path: str) -> str:

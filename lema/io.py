@@ -63,7 +63,8 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                kind = type(row).__name__
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {kind}")
             yield lineno, row
 
 
