@@ -248,8 +248,13 @@ def numbers_equal(a: Fraction, b: Fraction, a_text: str = "", b_text: str = "") 
 
 _STOP_TOKENS = ("<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<eos>")
 _CONTINUATION_RE = re.compile(
-    r"\n\s*(?:#+\s*)?(?:Question|Problem|Q|Instruction)\s*\d*\s*[:.]", re.IGNORECASE
+    r"\n\s*(?:(?:#+\s*|\*\*)?(?:Question|Problem|Q|Instruction|Human|User|Input|Exercise)"
+    r"\s*\d*\s*(?:\*\*)?\s*[:.]|#+\s*(?:Question|Problem|Instruction)\b)",
+    re.IGNORECASE,
 )
+#: text before a hallucinated follow-up question that makes it the model's own work: an answer
+#: statement, or (before an unnumbered "Question:") any number, as GSM8K chains of thought often
+#: end with a bare "... = 18." ("Question 2:" after numbers may be part of the solution)
 _HAS_ANSWER_RE = re.compile(r"\\boxed|\\fbox|answer|####", re.IGNORECASE)
 
 
@@ -262,8 +267,10 @@ def _trim(text: str) -> str:
         if k >= 0:
             text = text[:k]
     for m in _CONTINUATION_RE.finditer(text):
-        if m.start() > 0 and _HAS_ANSWER_RE.search(text[: m.start()]):
-            return text[: m.start()]
+        before = text[: m.start()]
+        if m.start() > 0 and (_HAS_ANSWER_RE.search(before) or (
+                not re.search(r"\d", m.group(0)) and re.search(r"\d", before))):
+            return before
     return text
 
 
@@ -309,7 +316,7 @@ _UNIT_WORDS = (
     "boys?|girls?|men|women|children|kids|miles per hour|per hour|per day|each|total|"
     "inches squared|feet squared|square units|square feet|square inches|square meters|"
     "square centimeters|cubic units|cubic feet|cubic inches|cubic centimeters|cubic meters|"
-    "am|pm|a\\.m\\.|p\\.m\\."
+    "am|pm|a\\.m\\.?|p\\.m\\.?"
 )
 _TRAILING_TEXT_UNIT_RE = re.compile(
     r"^(?P<body>.*?[\w})\]!.])\s*\\text\{\s*[a-zA-Z][a-zA-Z .\-']*\}\s*(?:\^\s*\{?\d\}?)?\s*$"
@@ -322,7 +329,7 @@ _LEFT_RIGHT_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|bi
                             r"(?![a-zA-Z])\s*(\\?[()\[\]{}|.]|\\[lr]?vert|\\[lr]angle|"
                             r"\\lbrace|\\rbrace|\\lbrack|\\rbrack)?")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:!>]|\\quad|\\qquad|\\hspace\*?\{[^}]*\}|\\displaystyle|"
-                         r"\\textstyle|\\limits|\\nonumber|\\mathrm\{th\}|\\text\{th\}|\\tfrac(?=\W)")
+                         r"\\textstyle|\\limits|\\nonumber|\\mathrm\{th\}|\\text\{th\}")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|°|\^\s*\{\s*o\s*\}")
 _FRAC_SHORT_RE = [
     (re.compile(r"\\frac\s*(\d)\s*(\d)"), r"\\frac{\1}{\2}"),
@@ -336,6 +343,7 @@ _ASSIGN_RE = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+|[a-zA-Z]\s*
 _THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SEP_WORDS_RE = re.compile(r"\\text\{\s*,?\s*(?:and|or)\s*\}|,?\s+(?:and|or)\s+|\\(?:and|or)\b|;")
 _MC_RE = re.compile(r"^\(?([A-Ea-e])\)?$")
+_MC_LEAD_RE = re.compile(r"^\(([A-E])\)(?:\s+|\s*[:=]\s*)[^\s+\-*/^]")
 _TEXT_ONLY_RE = re.compile(r"^\\text\{([^{}]*)\}$")
 
 
@@ -351,6 +359,25 @@ def _strip_units(s: str) -> str:
             continue
         break
     return s
+
+
+_REPEATING_RE = re.compile(r"(?<![\d.])(-?)(\d*)\.(\d*)\\(?:overline|bar)\s*\{\s*(\d+)\s*\}")
+_ALL_REALS_RE = re.compile(
+    r"\\mathbb\s*\{?R\}?|\\R|\\reals|(?:\\text\{\s*)?(?:all\s+)?real\s+numbers\s*\}?|"
+    r"(?:\\text\{\s*)?all\s+reals\s*\}?", re.I)
+
+
+_EMPTY_SET_RE = re.compile(r"\\(?:emptyset|varnothing)|\\\{\s*\\\}|\{\s*\}|"
+                           r"(?:\\text\{\s*)?(?:the\s+)?empty\s+set\s*\}?", re.I)
+
+
+def _repeating_to_frac(m: re.Match[str]) -> str:
+    sign, whole, fixed, rep = m.group(1), m.group(2) or "0", m.group(3), m.group(4)
+    if len(fixed) + len(rep) > 30:
+        return m.group(0)
+    v = Fraction(int(whole + fixed + rep) - int(whole + fixed or "0"),
+                 10 ** len(fixed) * (10 ** len(rep) - 1))
+    return f"{sign}\\frac{{{v.numerator}}}{{{v.denominator}}}"
 
 
 @lru_cache(maxsize=65536)
@@ -379,6 +406,11 @@ def normalize_math(s: str) -> str:
     s = _DEGREE_RE.sub("", s)
     s = re.sub(r"\\?%|\\text\{\s*percent\s*\}", "", s)
     s = re.sub(r"\\infin\b|\\infinity\b", r"\\infty", s)
+    s = _REPEATING_RE.sub(_repeating_to_frac, s)  # 0.\overline{3} -> \frac{1}{3}
+    if _ALL_REALS_RE.fullmatch(s.strip()):
+        s = "(-\\infty,\\infty)"
+    elif _EMPTY_SET_RE.fullmatch(s.strip()):
+        s = "\\emptyset"
     s = re.sub(r"\\dots|\\ldots|\\cdots", "", s) if re.search(r"\d", s) else s
     s = re.sub(r"\s+", " ", s).strip()
     s = s.rstrip(".").rstrip()
@@ -529,6 +561,58 @@ def _match_unordered(p: list[str], g: list[str], scalar: Callable[[str, str], Tr
 
 
 _RELATION_RE = re.compile(r"[<>]|\\[lg]eq?\b|\\[lg]t\b|\\leqslant|\\geqslant")
+_REL_OPS = {"<": "<", ">": ">", "\\lt": "<", "\\gt": ">", "\\le": "<=", "\\leq": "<=",
+            "\\leqslant": "<=", "\\ge": ">=", "\\geq": ">=", "\\geqslant": ">=", "<=": "<=",
+            ">=": ">=", "\\ne": "!=", "\\neq": "!="}
+_REL_OP_RX = r"(<=|>=|<|>|\\(?:leqslant|geqslant|leq|geq|le|ge|lt|gt|neq|ne)(?![a-zA-Z]))"
+_INEQ1_RE = re.compile(r"^([a-zA-Z])\s*" + _REL_OP_RX + r"\s*(.+)$")
+_INEQ1R_RE = re.compile(r"^(.+?)\s*" + _REL_OP_RX + r"\s*([a-zA-Z])$")
+_INEQ2_RE = re.compile(r"^(.+?)\s*" + _REL_OP_RX + r"\s*([a-zA-Z])\s*" + _REL_OP_RX + r"\s*(.+)$")
+_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "!=": "!="}
+
+
+def _ineq_to_intervals(s: str) -> str | None:
+    """A one-variable inequality (or a list of them joined by 'or') as a union of intervals:
+    "x<-2, x>3" -> "(-\\infty,-2)\\cup(3,\\infty)"; "-1 \\le x < 2" -> "[-1,2)"; None when
+    ``s`` is anything else."""
+    parts = [q.strip() for q in _split_top(s, ",")]
+    var, out = None, []
+
+    def bound_ok(b: str, v: str) -> bool:
+        return bool(b) and not _RELATION_RE.search(b) and "=" not in b and not re.search(
+            r"(?<![\\a-zA-Z])" + v + r"(?![a-zA-Z])", b)
+
+    for q in parts:
+        m2 = _INEQ2_RE.match(q)
+        if m2:
+            lo, o1, v, o2, hi = m2.groups()
+            o1, o2 = _REL_OPS[o1], _REL_OPS[o2]
+            if o1 in (">", ">=") and o2 in (">", ">="):  # 5 > x > 1
+                lo, hi, o1, o2 = hi, lo, _FLIP[o2], _FLIP[o1]
+            if o1 not in ("<", "<=") or o2 not in ("<", "<="):
+                return None
+            if not (bound_ok(lo, v) and bound_ok(hi, v)):
+                return None
+            out.append(("(" if o1 == "<" else "[") + f"{lo.strip()},{hi.strip()}"
+                       + (")" if o2 == "<" else "]"))
+        else:
+            m1 = _INEQ1_RE.match(q)
+            if m1:
+                v, op, b = m1.group(1), _REL_OPS[m1.group(2)], m1.group(3).strip()
+            else:
+                m1 = _INEQ1R_RE.match(q)
+                if not m1:
+                    return None
+                b, op, v = m1.group(1).strip(), _FLIP[_REL_OPS[m1.group(2)]], m1.group(3)
+            if not bound_ok(b, v):
+                return None
+            out.append({"<": f"(-\\infty,{b})", "<=": f"(-\\infty,{b}]", ">": f"({b},\\infty)",
+                        ">=": f"[{b},\\infty)",
+                        "!=": f"(-\\infty,{b})\\cup({b},\\infty)"}[op])
+        if var not in (None, v):
+            return None
+        var = v
+    return "\\cup".join(out) if out else None
 
 
 def math_equal(pred: str, gold: str, scalar: Callable[[str, str], Tri]) -> Tri:
@@ -540,10 +624,25 @@ def math_equal(pred: str, gold: str, scalar: Callable[[str, str], Tri]) -> Tri:
         return False
     if _key(p) == _key(g):
         return True
+    if _RELATION_RE.search(p) or _RELATION_RE.search(g):  # "x<-2 or x>3" for an interval
+        pi, gi = _ineq_to_intervals(p), _ineq_to_intervals(g)
+        if pi or gi:
+            p, g = pi or p, gi or g
+            if _key(p) == _key(g):
+                return True
     ps, gs = parse_structure(p), parse_structure(g)
     if gs[0] == "scalar" and ps[0] == "scalar":
         return scalar(p, g)
     if gs[0] == "matrix" or ps[0] == "matrix":
+        # a vector written as a tuple: "(1, 2)" for a one-column or one-row matrix
+        mat, seq = (ps, gs) if ps[0] == "matrix" else (gs, ps)
+        if seq[0] == "seq" and (seq[1], seq[2]) == ("(", ")") and (
+                len(mat[1]) == 1 or all(len(r) == 1 for r in mat[1])):
+            flat = [c for r in mat[1] for c in r]
+            if len(flat) != len(seq[3]):
+                return False
+            pairs = zip(flat, seq[3], strict=True) if mat is ps else zip(seq[3], flat, strict=True)
+            return _all3(scalar(a, b) for a, b in pairs)
         if ps[0] != gs[0]:
             return None if "matrix" not in (ps[0],) or "matrix" not in (gs[0],) else False
         pr, gr = ps[1], gs[1]
@@ -559,7 +658,7 @@ def math_equal(pred: str, gold: str, scalar: Callable[[str, str], Tri]) -> Tri:
     if gs[0] == "union" or ps[0] == "union":
         if ps[0] != gs[0] or len(ps[1]) != len(gs[1]):
             return None  # e.g. an inequality written for a union: let sympy decide
-        return _all3(math_equal(a, b, scalar) for a, b in zip(ps[1], gs[1], strict=True))
+        return _match_unordered(ps[1], gs[1], lambda a, b: math_equal(a, b, scalar))
     if gs[0] == "seq":
         _, go, gc, ge = gs
         if ps[0] == "seq":
@@ -602,6 +701,12 @@ def scalar_fast(p: str, g: str) -> Tri:
         return False
     if _key(p) == _key(g):
         return True
+    # a multiple-choice letter with its value: "(B) 5" for "\\text{(B)}"
+    mp, mg = _MC_RE.match(p), _MC_RE.match(g)
+    if mg and not mp and (lead := _MC_LEAD_RE.match(p)):
+        return lead.group(1).upper() == mg.group(1).upper()
+    if mp and not mg and (lead := _MC_LEAD_RE.match(g)):
+        return lead.group(1).upper() == mp.group(1).upper()
     pt, gt = _is_text_answer(p), _is_text_answer(g)
     if gt or pt:
         if _text_key(p) == _text_key(g):
@@ -801,14 +906,50 @@ def equivalent(pred: str | None, gold: str | None, task: str) -> bool:
 
 _ANCHORS = [
     # (regex, kind); the last match in the text wins
-    (re.compile(r"final\s+answer\s*(?:is|:|=)?\s*:?", re.I), "final"),
-    (re.compile(r"\banswer(?:\s+to\s+[^.\n]{0,60}?)?\s+(?:is|would\s+be|will\s+be|"
+    # "final answer" only with answer syntax after it ("Final Answer: X", "final answer is X",
+    # "= X", a "**Final Answer**" / "# Final Answer" header line); "our final answer of $36$"
+    # is a loose mention, not a statement
+    (re.compile(r"final\s+answer\s*(?:\*\*)?\s*(?:is\b|:|=)\s*:?", re.I), "final"),
+    (re.compile(r"(?m)^[ \t]*(?:#+[ \t]*|\*\*)?final\s+answer[ \t]*(?:\*\*)?[ \t]*:?[ \t]*"
+                r"(?:\*\*)?[ \t]*$", re.I), "final"),
+    # PRM800K style: "# Answer\n\n18"
+    (re.compile(r"(?m)^[ \t]*#+[ \t]*answer[ \t]*:?[ \t]*$", re.I), "final"),
+    (re.compile(r"<answer>", re.I), "final"),
+    (re.compile(r"\banswers?(?:\s+to\s+[^.\n]{0,60}?)?\s+(?:is|are|would\s+be|will\s+be|"
                 r"should\s+be)\s*:?", re.I), "is"),
     (re.compile(r"answer\s*(?:\*\*)?\s*[:=]", re.I), "colon"),
     (re.compile(r"####"), "hash"),
     (re.compile(r"(?m)^\s*A\s*:"), "a"),
 ]
 _HOPE_RE = re.compile(r"\s*I\s+hope\s+it\s+is\s+correct.*$", re.I | re.S)
+
+
+_FILLER_RE = re.compile(
+    r"^(?:(?:therefore|thus|hence|then|so|simply|just|indeed|clearly|now|actually|exactly|"
+    r"that|equal\s+to|equals|given\s+by|as\s+follows)\b[\s:,]*|"
+    r"the\s+(?:number|value)\s+(?=[-\d$\\]))+",
+    re.I,
+)
+#: connectors between the math spans of one answer ("$2$ and $3$")
+_JOIN_RE = re.compile(r"[ \t]*(?:,[ \t]*(?:and|or)?|and|or|"
+                      r"\\text\{\s*(?:,\s*)?(?:and|or)\s*\})[ \t]*(?=\$|\\\()", re.I)
+#: a reason after the answer: "\frac12, because ...", "5 since ..."
+_REASON_RE = re.compile(r",?\s+(?:because|since|as|which|where|so\s+that|when|if)\b.*$", re.I)
+
+
+def _math_delimited_end(span: str) -> int:
+    """Index just past the delimited math span that ``span`` starts with (after the same
+    stripping as ``_math_delimited``); 0 when there is none."""
+    lead = len(span) - len(span.lstrip(" *\t:"))
+    body = span[lead:]
+    for op, cl in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        if body.startswith(op):
+            k = body.find(cl, len(op))
+            while op == "$" and k > 0 and body[k - 1] == "\\":
+                k = body.find(cl, k + 1)
+            if k > 0:
+                return lead + k + len(cl)
+    return 0
 
 
 def _math_delimited(span: str) -> str | None:
@@ -829,20 +970,53 @@ def _span_after(text: str, pos: int) -> str:
     of the line up to a sentence end."""
     rest = text[pos : pos + 2000]
     rest = re.sub(r"^[\s*_:]+", "", rest)  # markdown bold around "Answer:**"
+    rest = _FILLER_RE.sub("", rest)  # "is therefore $18$", "is equal to 5"
     inner = _math_delimited(rest)
     if inner is not None:
         box = find_boxed(inner)
-        return box[-1][2] if box else inner
+        if box:
+            return box[-1][2]
+        # "$2$ and $3$", "$x=1$, $x=2$": one answer in several math spans
+        parts, after = [inner], rest[_math_delimited_end(rest) :]
+        while len(parts) < 10:
+            m = _JOIN_RE.match(after)
+            nxt = _math_delimited(after[m.end() :]) if m else None
+            if nxt is None:
+                break
+            parts.append(nxt)
+            after = after[m.end() :]
+            after = after[_math_delimited_end(after) :]
+        return ", ".join(p.strip() for p in parts)
     box = find_boxed(rest.split("\n\n")[0])
     if box and box[0][0] < 5:
         return box[0][2]
-    line = rest.split("\n")[0]
+    line = _sentence(rest.split("\n\n")[0])
+    line = re.sub(r"</answer>.*$", "", line)
+    line = _REASON_RE.sub("", line)
     line = _HOPE_RE.sub("", line)
-    # sentence end: a period not between digits, or a question/exclamation mark
-    m = re.search(r"(?<!\d)\.(?!\d)|\.(?=\s|$)|[!?](?:\s|$)", line)
-    if m:
-        line = line[: m.start()]
     return line.strip().strip("*").strip()
+
+
+def _sentence(s: str) -> str:
+    """``s`` up to the end of its first sentence: a line break, a period followed by a space,
+    a capital letter or the end ("3.5", "a.m." and ".5" do not end it), '!' or '?' followed by a
+    space; none of them inside braces ("\\text{ways.}", "1,\\!000", "\\text{square\\nunits}")."""
+    depth = 0
+    n = len(s)
+    for k, c in enumerate(s):
+        if c == "{" and (k == 0 or s[k - 1] != "\\"):
+            depth += 1
+        elif c == "}" and (k == 0 or s[k - 1] != "\\") and depth > 0:
+            depth -= 1
+        elif depth:
+            continue
+        elif c == "\n":
+            return s[:k]
+        elif c == "." and (k + 1 == n or s[k + 1].isspace() or s[k + 1].isupper()):
+            return s[:k]
+        elif c in "!?" and (k == 0 or s[k - 1] != "\\") and (k + 1 == n or s[k + 1].isspace()):
+            return s[:k]
+    return s if depth == 0 else s.split("\n")[0]
 
 
 def _clean_number_text(s: str) -> str:
@@ -862,6 +1036,10 @@ def _number_in_span(span: str) -> str | None:
     lead = re.match(r"^[\s:*(]*(-?" + _NUM_BODY + r")(?![\d])\s*(?P<op>[-+*/×x÷^(])?", s)
     if lead and not lead.group("op"):
         return lead.group(1).replace(",", "")
+    if lead and lead.group("op") == "/" and "=" not in s:  # "The answer is 1/2."
+        fm = re.match(r"^[\s:*(]*(-?\d+)\s*/\s*(\d+)(?![\d.,]\d)", s)
+        if fm and int(fm.group(2)):
+            return _fraction_text(Fraction(int(fm.group(1)), int(fm.group(2))))
     if "=" in s:
         after = s.rsplit("=", 1)[1]
         if _NUM_RE.search(after):
@@ -898,6 +1076,8 @@ def _fraction_text(v: Fraction) -> str:
 def _last_number(text: str) -> str | None:
     s = _clean_number_text(text)
     s = re.sub(r"<<[^<>]*>>", "", s)
+    # step labels and list numbers are not results: "Step 3:", "\n2. minus 3 = 13"
+    s = re.sub(r"(?im)\bstep\s*\d+\s*[:.)]|^[ \t#*]*\d+[.)][ \t]+(?=\S)", " ", s)
     nums = _NUM_RE.findall(s)
     return nums[-1].replace(",", "") if nums else None
 
@@ -933,7 +1113,7 @@ def _join_boxes(text: str) -> str | None:
 
 _TIERS = (("boxed", "final", "hash"), ("is", "colon"), ("a",))
 _NOT_ANSWER_START = re.compile(
-    r"^(?:correct|incorrect|wrong|right|not|in|an?|the|that|this|these|those|to|as|because|"
+    r"^(?:correct|incorrect|wrong|right|not|in|an?(?=\s+[a-z])|the|that|this|these|those|to|as|because|"
     r"therefore|since|yes|no|indeed|also|clearly|obviously|given|found|shown|below|above|still|"
     r"then|we|it|equal|same|different|already|simply|just|now|here|there|which|what|how|"
     r"unchanged|valid|invalid|reasonable|indeed|positive|negative|consistent)\b",
@@ -941,10 +1121,11 @@ _NOT_ANSWER_START = re.compile(
 )
 
 
-def _plausible(span: str, task: str) -> bool:
+def _plausible(span: str, task: str, kind: str = "") -> bool:
     if not span or not span.strip():
         return False
-    if _NOT_ANSWER_START.match(span.strip(" *:")) and not re.search(r"[\d$\\]", span):
+    if kind != "boxed" and _NOT_ANSWER_START.match(span.strip(" *:")) and not re.search(
+            r"[\d$\\]", span):
         return False
     if task == "gsm8k":
         return _number_in_span(span) is not None
@@ -981,7 +1162,7 @@ def extract_answer(completion: str | None, task: str) -> str | None:
                 span = _join_boxes(text) or span
             if kind == "a" and len(span) > 40:
                 continue
-            if not _plausible(span, task):
+            if not _plausible(span, task, kind):
                 continue
             if task == "gsm8k":
                 return _number_in_span(span)
@@ -993,14 +1174,21 @@ def extract_answer(completion: str | None, task: str) -> str | None:
     return _math_fallback(text)
 
 
+_PROSE_IS_RE = re.compile(r"^(?:[A-Za-z',]+\s+){1,8}(?:is|are|equals|=)\s+(?P<ans>[^\s].*)$")
+
+
 def _clean_math_span(span: str) -> str | None:
     s = span.strip()
+    m = _PROSE_IS_RE.match(s)  # "The number of ways is 12" (after a "Final Answer" header)
+    if m:
+        s = m.group("ans")
     s = _HOPE_RE.sub("", s).strip()
     s = s.strip("*").strip()
     inner = _math_delimited(s)
     if inner is not None and inner.strip():
         s = inner
     s = s.replace("\\$", "\\\x00").replace("$", "").replace("\\\x00", "\\$").strip()
+    s = re.sub(r"(?:\\\\|\s)+$", "", s)  # a trailing LaTeX line break
     s = s.rstrip(".").rstrip()
     return s or None
 
@@ -1012,19 +1200,60 @@ _MATH_SEG_RE = re.compile(
 
 def _math_fallback(text: str) -> str | None:
     """No boxed answer and no answer phrase: the last math of the last paragraph (its right-hand
-    side when it is an equation), else the last number."""
+    side when it is an equation), else the last number; None for a completion cut off mid-way
+    (max_tokens), whose last math is not an answer."""
+    if _looks_truncated(text):
+        return None
     tail = text.strip()[-1500:]
     paras = [p for p in re.split(r"\n\s*\n", tail) if p.strip()]
     last_para = paras[-1] if paras else tail
     segs = [next(g for g in m.groups() if g is not None) for m in _MATH_SEG_RE.finditer(last_para)]
     segs = [g for g in segs if re.sub(r"\\boxed\s*\{\s*\}|\s", "", g)]
     if segs:
+        # "$x = 2$ and $x = 3$": the last math and the spans joined to it by and/or/commas
+        ms = [m for m in _MATH_SEG_RE.finditer(last_para)
+              if re.sub(r"\\boxed\s*\{\s*\}|\s", "", next(g for g in m.groups() if g is not None))]
+        group = [ms[-1]]
+        for m in reversed(ms[:-1]):
+            between = last_para[m.end() : group[0].start()]
+            jm = _JOIN_RE.match(between + "$")
+            if not jm or jm.end() != len(between) or len(group) >= 10:
+                break
+            group.insert(0, m)
+        if len(group) > 1:
+            return ", ".join(_rhs(next(g for g in m.groups() if g is not None)) for m in group)
         seg = segs[-1].strip()
         parts = re.split(r"(?<![<>!\\])=", seg)
         seg = parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else seg
         seg = re.sub(r"\\approx.*$", "", seg).strip()
         return seg.rstrip(".").strip() or None
     return _last_number(last_para) or _last_number(text)
+
+
+_TRUNCATED_END_RE = re.compile(
+    r"(?:[=+\-*/^_,:;({\[&\\]|\b(?:so|then|and|or|is|are|was|be|of|the|we|get|to|by|with|that|"
+    r"which|gives|a|an|as|for|in|at|from|this|it|has|have|can|will|let|since|because|if|"
+    r"therefore|thus|hence|equals?|find|compute|need|know))\s*$", re.I)
+
+
+def _looks_truncated(text: str) -> bool:
+    """A completion that stops mid-sentence or mid-formula (cut at max_tokens)."""
+    t = text.rstrip()
+    if not t:
+        return True
+    if _TRUNCATED_END_RE.search(t[-40:]):
+        return True
+    # an open inline math span: an odd number of unescaped '$' (display $$ counts twice) with
+    # formula text after the last one (not a price: "costs $5.")
+    dollars = [m.end() for m in re.finditer(r"(?<!\\)\$", t[-20000:])]
+    if len(dollars) % 2 == 1 and re.search(r"[\\^_{=]", t[-20000:][dollars[-1] :]):
+        return True
+    return t.count("\\[") > t.count("\\]") or t.count("\\(") > t.count("\\)")
+
+
+def _rhs(seg: str) -> str:
+    parts = re.split(r"(?<![<>!\\])=", seg.strip())
+    return parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else seg.strip()
 
 
 def grade(completion: str | None, gold: str, task: str) -> bool:
