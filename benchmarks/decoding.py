@@ -91,11 +91,27 @@ def main() -> int:
                 if adapter:
                     spec["adapter"] = adapter
                 # warm-up: load the model once (weights are cached in-process by the backend)
-                predict(d / "test.parquet", "gsm8k", spec, d / "warm.parquet", limit=2,
-                        max_tokens=4, cache=False, workers=1)  # fmt: skip
+                predict(
+                    d / "test.parquet",
+                    "gsm8k",
+                    spec,
+                    d / "warm.parquet",
+                    limit=2,
+                    max_tokens=4,
+                    cache=False,
+                    workers=1,
+                )
                 started = time.perf_counter()
-                predict(d / "test.parquet", "gsm8k", spec, d / "pred.parquet", max_tokens=args.max_tokens,
-                        cache=False, workers=2, stats=d / "stats.json")  # fmt: skip
+                predict(
+                    d / "test.parquet",
+                    "gsm8k",
+                    spec,
+                    d / "pred.parquet",
+                    max_tokens=args.max_tokens,
+                    cache=False,
+                    workers=2,
+                    stats=d / "stats.json",
+                )
                 wall = time.perf_counter() - started
                 stats = json.loads((d / "stats.json").read_text())
                 frame = pl.read_parquet(d / "pred.parquet")
@@ -103,7 +119,8 @@ def main() -> int:
                     "device": device,
                     "device_name": device_name,
                     "torch_threads": threads,
-                    "model": f"tiny llama {args.hidden_size}x{args.layers} ({n_params / 1e6:.2f}M params)",
+                    "model": f"tiny llama {args.hidden_size}x{args.layers}",
+                    "params_m": round(n_params / 1e6, 2),
                     "variant": variant,
                     "batch_size": bs,
                     "problems": frame.height,

@@ -1,1 +1,71 @@
-# rules/evaluate.smk — see README.md
+# rules/evaluate.smk — step 8 (README: "Evaluation"): greedy decoding of each test set and
+# its grading, per task x backbone x mix (mix `base` = the backbone without an adapter).
+# The logic lives in lema/evaluate.py (`lema predict`) and lema/metrics.py (`lema eval`).
+#
+# - predict decodes and grades: predictions.parquet (id, question, gold, completion,
+#   extracted, correct, level, subject). params.spec is the whole decoding spec (model,
+#   adapter, backend, endpoint), so a config change re-decodes exactly what it touches; the
+#   response cache (config `cache`) makes a re-decode of unchanged prompts free.
+# - eval re-grades predictions.parquet from the completion text into metrics.json. It never
+#   decodes: deleting metrics.json (or `--forcerun eval`) regrades in seconds.
+
+
+rule predict:
+    input:
+        unpack(predict_inputs),
+    output:
+        predictions="results/{task}/eval/{backbone}/{mix}/predictions.parquet",
+        stats="results/{task}/eval/{backbone}/{mix}/predictions.stats.json",
+    params:
+        spec=predict_spec,
+        max_tokens=predict_max_tokens,
+        limit=predict_limit,
+        cache=config["cache"],
+        grade_timeout=config["evaluation"]["grade_timeout_s"],
+    wildcard_constraints:
+        mix="base|cot|lema|cot_matched",
+        backbone="[^/]+",
+    threads: 2
+    resources:
+        gpu=predict_gpus,
+        mem_mb=predict_mem_mb,
+        runtime=predict_runtime,
+    log:
+        "logs/predict/{task}/{backbone}/{mix}.log",
+    benchmark:
+        "results/{task}/benchmarks/predict/{backbone}/{mix}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} lema predict --task {wildcards.task:q} --test {input.test:q}"
+        " --spec {params.spec:q} --max-tokens {params.max_tokens} {params.limit}"
+        " --cache {params.cache:q} --workers {threads} --grade-timeout {params.grade_timeout}"
+        " --stats {output.stats:q} --output {output.predictions:q} > {log:q} 2>&1"
+
+
+rule eval:
+    input:
+        "results/{task}/eval/{backbone}/{mix}/predictions.parquet",
+    output:
+        report(
+            "results/{task}/eval/{backbone}/{mix}/metrics.json",
+            caption="../report/metrics.rst",
+            category="3. Per-model metrics",
+            subcategory="{task}",
+            labels={"backbone": "{backbone}", "mix": "{mix}"},
+        ),
+    params:
+        model=eval_model_id,
+        grade_timeout=config["evaluation"]["grade_timeout_s"],
+    wildcard_constraints:
+        mix="base|cot|lema|cot_matched",
+        backbone="[^/]+",
+    threads: 2
+    log:
+        "logs/eval/{task}/{backbone}/{mix}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    shell:
+        "lema eval {input:q} --task {wildcards.task:q} --backbone {wildcards.backbone:q}"
+        " --mix {wildcards.mix:q} --model {params.model:q} --workers {threads}"
+        " --timeout {params.grade_timeout} --output {output:q} > {log:q} 2>&1"

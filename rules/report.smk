@@ -1,1 +1,73 @@
-# rules/report.smk — see README.md
+# rules/report.smk — the results table, plots and the pages of `snakemake --report report.html`
+# (README: "Evaluation" and "Report"). Outputs meant for people are wrapped in report() with a
+# caption from report/*.rst. The logic lives in lema/summary.py, lema/plot.py, lema/report.py.
+
+
+report: "../report/workflow.rst"
+
+
+rule summary:
+    input:
+        metrics_files(),
+    output:
+        csv=report("results/summary.csv", caption="../report/summary.rst", category="1. Results",
+                   labels={"name": "4. summary table (CSV)"}),
+        md="results/summary.md",
+        html=report("results/report/summary.html", caption="../report/summary.rst", category="1. Results",
+                    labels={"name": "1. summary table"}),
+    log:
+        "logs/report/summary.log",
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "lema summary {input:q} --csv {output.csv:q} --md {output.md:q} --html {output.html:q}"
+        " > {log:q} 2>&1"
+
+
+rule plot:
+    input:
+        metrics_files(),
+    output:
+        **report_plots(),
+    params:
+        levels=plot_levels_arg,
+    log:
+        "logs/report/plot.log",
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "lema plot {input:q} --accuracy {output.accuracy:q} {params.levels} > {log:q} 2>&1"
+
+
+rule report_funnel:
+    input:
+        funnel_inputs(),
+    output:
+        report("results/report/funnel.html", caption="../report/funnel.rst", category="2. Data generation",
+               labels={"name": "1. data funnel"}),
+    params:
+        tasks=funnel_tasks(),
+    log:
+        "logs/report/funnel.log",
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "lema report funnel --results results {params.tasks} --output {output:q} > {log:q} 2>&1"
+
+
+rule report_corrections:
+    input:
+        corrections_inputs(),
+    output:
+        report("results/report/corrections_sample.html", caption="../report/corrections.rst",
+               category="2. Data generation", labels={"name": "2. mistake/correction pairs"}),
+    params:
+        n=config["evaluation"]["report_corrections"],
+        seed=config["mix"]["seed"],
+    log:
+        "logs/report/corrections.log",
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "lema report corrections {input:q} -n {params.n} --seed {params.seed}"
+        " --output {output:q} > {log:q} 2>&1"

@@ -1,0 +1,350 @@
+"""Grading model completions and scoring them: `lema eval`.
+
+``grade_rows`` extracts the final answer of every completion and compares it with the gold
+answer using :mod:`lema.answers`, in worker processes with a hard per-item time bound: an
+item that does not finish in time is counted wrong (and as a timeout), its worker is killed,
+and grading goes on with the rest. Nothing a model wrote can hang the run.
+
+``compute_metrics`` turns a graded predictions table into pass@1, counts, the no-answer rate
+and per-level / per-subject breakdowns (MATH). `lema eval` does both for a predictions file
+made anywhere (a Parquet, JSONL or CSV file with at least ``completion`` and ``gold``
+columns): it re-grades every row from the completion text, so a changed grader never needs
+new decoding.
+
+pass@1 and every rate in metrics.json are percentages (0-100), like the paper's tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import multiprocessing
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lema.errors import DataError
+from lema.io import write_json, write_parquet
+
+GRADER_MODULE = "lema.answers"
+DEFAULT_TIMEOUT_S = 20.0
+# Extra time the first item after a (re)start of the pool may take: workers import sympy.
+_STARTUP_S = 90.0
+
+PREDICTION_COLUMNS = [
+    "id",
+    "question",
+    "gold",
+    "completion",
+    "extracted",
+    "correct",
+    "level",
+    "subject",
+]
+
+# ---------------------------------------------------------------------------- grading
+
+_grader: Any = None
+
+
+def _init_worker(module_name: str) -> None:
+    global _grader
+    _grader = importlib.import_module(module_name)
+
+
+def _grade_one(item: tuple[str | None, str | None, str]) -> tuple[str | None, bool]:
+    completion, gold, task = item
+    if not completion:
+        return None, False
+    extracted = _grader.extract_answer(completion, task)
+    if extracted is None or gold is None:
+        return extracted, False
+    return extracted, bool(_grader.equivalent(extracted, gold, task))
+
+
+def grade_rows(
+    completions: Sequence[str | None],
+    golds: Sequence[str | None],
+    task: str,
+    *,
+    workers: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    module: str = GRADER_MODULE,
+) -> tuple[list[str | None], list[bool], list[bool]]:
+    """Grade each completion against its gold answer.
+
+    Returns (extracted answers, correct flags, timed-out flags), in input order. Runs in a
+    pool of ``workers`` processes (default: CPU count, at most 8); an item running longer
+    than ``timeout_s`` is marked wrong and timed out, the pool is killed and restarted after it.
+    """
+    n = len(completions)
+    if len(golds) != n:
+        raise ValueError("completions and golds differ in length")
+    extracted: list[str | None] = [None] * n
+    correct = [False] * n
+    timed_out = [False] * n
+    if n == 0:
+        return extracted, correct, timed_out
+    workers = max(1, min(workers or min(os.cpu_count() or 1, 8), n))
+    items = [(c, g, task) for c, g in zip(completions, golds, strict=True)]
+    ctx = multiprocessing.get_context("spawn")
+    start = 0
+    while start < n:
+        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(module,))
+        try:
+            results = pool.imap(_grade_one, items[start:], chunksize=1)
+            first = True
+            for i in range(start, n):
+                # imap is ordered and hands out items one by one: when we wait on item i,
+                # every earlier item is done, so item i is already running in a worker.
+                try:
+                    extracted[i], correct[i] = results.next(
+                        timeout_s + (_STARTUP_S if first else 0)
+                    )
+                except multiprocessing.TimeoutError:
+                    timed_out[i] = True
+                    start = i + 1
+                    break
+                first = False
+            else:
+                start = n
+        finally:
+            pool.terminate()
+            pool.join()
+    return extracted, correct, timed_out
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def _pct(num: int, den: int) -> float:
+    return round(100.0 * num / den, 2) if den else 0.0
+
+
+def _level_key(value: Any) -> str:
+    """'Level 3', 3 or '3' -> '3' (other strings as they are)."""
+    text = str(value).strip()
+    m = re.fullmatch(r"(?i)(?:level\s*)?(\d+)", text)
+    return m.group(1) if m else text
+
+
+def _breakdown(frame: pl.DataFrame, column: str) -> dict[str, dict[str, Any]]:
+    if column not in frame.columns:
+        return {}
+    values = frame[column]
+    if values.null_count() == frame.height:
+        return {}
+    keys = [
+        ("?" if v is None else (_level_key(v) if column == "level" else str(v))) for v in values
+    ]
+    table: dict[str, list[int]] = {}
+    for key, ok, none in zip(keys, frame["correct"], frame["extracted"].is_null(), strict=True):
+        acc = table.setdefault(key, [0, 0, 0])
+        acc[0] += 1
+        acc[1] += bool(ok)
+        acc[2] += bool(none)
+
+    def order(k: str) -> tuple[int, Any]:
+        return (0, int(k)) if k.isdigit() else (1, k)
+
+    return {
+        k: {
+            "n": v[0],
+            "correct": v[1],
+            "pass@1": _pct(v[1], v[0]),
+            "no_answer_rate": _pct(v[2], v[0]),
+        }
+        for k, v in sorted(table.items(), key=lambda kv: order(kv[0]))
+    }
+
+
+def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
+    """Metrics of a graded predictions table (columns ``extracted`` and ``correct``)."""
+    n = frame.height
+    correct = int(frame["correct"].fill_null(False).sum()) if n else 0
+    no_answer = int(frame["extracted"].is_null().sum()) if n else 0
+    out: dict[str, Any] = {k: v for k, v in meta.items() if v is not None}
+    out.update(
+        {
+            "n": n,
+            "correct": correct,
+            "pass@1": _pct(correct, n),
+            "no_answer": no_answer,
+            "no_answer_rate": _pct(no_answer, n),
+        }
+    )
+    if "timed_out" in frame.columns:
+        out["timeouts"] = int(frame["timed_out"].sum())
+    by_level = _breakdown(frame, "level")
+    by_subject = _breakdown(frame, "subject")
+    if by_level:
+        out["by_level"] = by_level
+    if by_subject:
+        out["by_subject"] = by_subject
+    return out
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def read_predictions(path: str | Path) -> pl.DataFrame:
+    """Read a predictions file (.parquet, .jsonl/.json or .csv); needs completion and gold."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame = pl.read_ndjson(path, infer_schema_length=None)
+        elif suffix == ".json":
+            frame = pl.read_json(path, infer_schema_length=None)
+        elif suffix in (".csv", ".tsv"):
+            frame = pl.read_csv(
+                path, separator="\t" if suffix == ".tsv" else ",", infer_schema=False
+            )
+        else:
+            raise DataError(f"{path}: unknown predictions format (use .parquet, .jsonl or .csv)")
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{path}: cannot read predictions ({exc})") from None
+    missing = [c for c in ("completion", "gold") if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)} (have: {', '.join(frame.columns)})"
+        )
+    if "id" not in frame.columns:
+        frame = frame.with_row_index("id").with_columns(pl.col("id").cast(pl.String))
+    for col in ("question", "level", "subject"):
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(col))
+    return frame.with_columns(
+        pl.col("completion").cast(pl.String),
+        pl.col("gold").cast(pl.String),
+        pl.col("id").cast(pl.String),
+    )
+
+
+def grade_frame(
+    frame: pl.DataFrame,
+    task: str,
+    *,
+    workers: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> pl.DataFrame:
+    """``frame`` with ``extracted``, ``correct`` and ``timed_out`` (re)computed from the text."""
+    extracted, correct, timed_out = grade_rows(
+        frame["completion"].to_list(),
+        frame["gold"].to_list(),
+        task,
+        workers=workers,
+        timeout_s=timeout_s,
+    )
+    graded = frame.with_columns(
+        pl.Series("extracted", extracted, dtype=pl.String),
+        pl.Series("correct", correct, dtype=pl.Boolean),
+        pl.Series("timed_out", timed_out, dtype=pl.Boolean),
+    )
+    rest = [c for c in graded.columns if c not in PREDICTION_COLUMNS]
+    return graded.select([*PREDICTION_COLUMNS, *rest])
+
+
+def infer_context(path: str | Path) -> dict[str, str]:
+    """task / backbone / mix from a path like results/{task}/eval/{backbone}/{mix}/…"""
+    parts = Path(path).parts
+    for i in range(len(parts) - 3):
+        if parts[i + 1] == "eval" and parts[i] in ("gsm8k", "math"):
+            return {"task": parts[i], "backbone": parts[i + 2], "mix": parts[i + 3]}
+    return {}
+
+
+def evaluate_file(
+    predictions: str | Path,
+    task: str,
+    *,
+    output: str | Path | None = None,
+    graded_output: str | Path | None = None,
+    workers: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Re-grade a predictions file and return (and optionally write) its metrics."""
+    frame = read_predictions(predictions)
+    started = time.perf_counter()
+    graded = grade_frame(frame, task, workers=workers, timeout_s=timeout_s)
+    context = {
+        **infer_context(predictions),
+        **{k: v for k, v in (meta or {}).items() if v is not None},
+    }
+    context["task"] = task
+    metrics = compute_metrics(graded, **context)
+    if "correct" in frame.columns and frame["correct"].dtype == pl.Boolean:
+        metrics["changed_by_regrading"] = int(
+            (frame["correct"].fill_null(False) != graded["correct"]).sum()
+        )
+    metrics["grader"] = GRADER_MODULE
+    metrics["grading_seconds"] = round(time.perf_counter() - started, 2)
+    if output is not None:
+        write_json(output, metrics)
+    if graded_output is not None:
+        write_parquet(graded_output, graded)
+    return metrics
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "predictions", help="predictions file (.parquet, .jsonl or .csv) with completion and gold"
+    )
+    parser.add_argument("--task", choices=["gsm8k", "math"], help="task (default: from the path)")
+    parser.add_argument("--output", "-o", help="write metrics.json here (default: print only)")
+    parser.add_argument(
+        "--graded-output", help="also write the re-graded predictions (Parquet) here"
+    )
+    parser.add_argument(
+        "--backbone", help="backbone name recorded in metrics.json (default: from the path)"
+    )
+    parser.add_argument("--mix", help="mix name recorded in metrics.json (default: from the path)")
+    parser.add_argument("--model", help="base model id recorded in metrics.json")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="grading processes (default: CPUs, max 8)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds per item before it counts as wrong",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    task = args.task or infer_context(args.predictions).get("task")
+    if task is None:
+        raise DataError(
+            f"{args.predictions}: cannot tell the task from the path; pass --task gsm8k|math"
+        )
+    metrics = evaluate_file(
+        args.predictions,
+        task,
+        output=args.output,
+        graded_output=args.graded_output,
+        workers=args.workers,
+        timeout_s=args.timeout,
+        meta={"backbone": args.backbone, "mix": args.mix, "model": args.model},
+    )
+    line = (
+        f"{task}: pass@1 {metrics['pass@1']:.2f}% ({metrics['correct']}/{metrics['n']}), "
+        f"no answer {metrics['no_answer_rate']:.2f}%"
+    )
+    if metrics.get("timeouts"):
+        line += f", {metrics['timeouts']} timed out"
+    print(line, file=sys.stderr if args.output else sys.stdout)
+    return 0

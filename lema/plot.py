@@ -1,0 +1,240 @@
+"""Plots of the results (`lema plot`): PNG files drawn with matplotlib's Agg backend.
+
+- accuracy: one panel per task, pass@1 by backbone (groups) and mix (bars), the paper's
+  figure drawn as a marker above our bar where the backbone is one the paper fine-tuned;
+- levels (MATH): pass@1 by difficulty level 1–5, one line per backbone × mix.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lema.io import atomic_path, read_json  # noqa: E402
+from lema.summary import MIX_ORDER, PAPER_FIGURES, TASK_LABEL, TASK_ORDER, paper_backbone  # noqa: E402
+
+MIX_COLORS = {"base": "#9ca3af", "cot": "#60a5fa", "cot_matched": "#a78bfa", "lema": "#f97316"}
+MIX_LABEL = {
+    "base": "base (no adapter)",
+    "cot": "CoT",
+    "cot_matched": "CoT (size-matched)",
+    "lema": "LeMa",
+}
+
+
+def _load(metrics_files: list[str | Path]) -> list[dict[str, Any]]:
+    return [read_json(p) for p in metrics_files]
+
+
+def _save(fig: plt.Figure, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _mixes(rows: list[dict[str, Any]]) -> list[str]:
+    present = {r["mix"] for r in rows}
+    return [m for m in MIX_ORDER if m in present] + sorted(present - set(MIX_ORDER))
+
+
+def plot_accuracy(metrics: list[dict[str, Any]], path: str | Path) -> None:
+    tasks = [t for t in TASK_ORDER if any(m["task"] == t for m in metrics)] or ["gsm8k"]
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(max(5.5, 4.2 * len(tasks) + 1), 4.2), squeeze=False
+    )
+    mixes = _mixes(metrics)
+    paper_drawn = False
+    for ax, task in zip(axes[0], tasks, strict=True):
+        rows = [m for m in metrics if m["task"] == task]
+        backbones = sorted({r["backbone"] for r in rows})
+        width = 0.8 / max(1, len(mixes))
+        ylim = min(
+            100.0,
+            max(
+                5.0,
+                1.18
+                * max(
+                    [float(r["pass@1"]) for r in rows]
+                    + [
+                        PAPER_FIGURES.get(
+                            (paper_backbone(r["backbone"], r.get("model")), r["mix"]), {}
+                        ).get(task, 0.0)
+                        for r in rows
+                    ]
+                    + [0.0]
+                ),
+            ),
+        )
+        labelled: set[str] = set()
+        for j, mix in enumerate(mixes):
+            for i, bb in enumerate(backbones):
+                r = next((r for r in rows if r["backbone"] == bb and r["mix"] == mix), None)
+                if r is None:
+                    continue
+                x = i - 0.4 + width * (j + 0.5)
+                value = float(r["pass@1"])
+                label = MIX_LABEL.get(mix, mix)
+                ax.bar(
+                    x,
+                    value,
+                    width * 0.92,
+                    color=MIX_COLORS.get(mix, "#6b7280"),
+                    label=label if label not in labelled else None,
+                )
+                labelled.add(label)
+                # our value: inside the bar (rotated) when there is room, else just above it
+                inside = value > 0.22 * ylim
+                ax.annotate(
+                    f"{value:.1f}",
+                    (x, value),
+                    xytext=(0, -3 if inside else 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="top" if inside else "bottom",
+                    rotation=90,
+                    fontsize=7,
+                    color="white" if inside else "black",
+                )
+                pb = paper_backbone(bb, r.get("model"))
+                fig_value = PAPER_FIGURES.get((pb, mix), {}).get(task) if pb else None
+                if fig_value is not None:
+                    ax.hlines(
+                        fig_value,
+                        x - width * 0.5,
+                        x + width * 0.5,
+                        colors="black",
+                        linewidth=2,
+                        label="paper (An et al. 2023)" if not paper_drawn else None,
+                    )
+                    paper_drawn = True
+        ax.set_xticks(range(len(backbones)))
+        ax.set_xticklabels(
+            backbones,
+            rotation=20 if len(backbones) > 3 else 0,
+            ha="right" if len(backbones) > 3 else "center",
+        )
+        ax.set_xlim(-0.6, len(backbones) - 0.4)
+        ax.set_ylim(0, ylim)
+        n = rows[0]["n"] if rows else 0
+        ax.set_title(
+            f"{TASK_LABEL.get(task, task)} (n = {n})" if rows else TASK_LABEL.get(task, task)
+        )
+        ax.set_ylabel("pass@1 (%)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        if not rows:
+            ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
+        elif not any(float(r["pass@1"]) for r in rows):
+            ax.text(
+                0.5,
+                0.55,
+                "every model: 0 %",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="#555",
+            )
+    handles, labels = [], []
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="lower center",
+            ncol=len(labels),
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.06),
+        )
+    fig.suptitle("Greedy pass@1 by backbone and training mix")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_levels(metrics: list[dict[str, Any]], path: str | Path, task: str = "math") -> None:
+    rows = [m for m in metrics if m["task"] == task and m.get("by_level")]
+    rows.sort(
+        key=lambda r: (r["backbone"], MIX_ORDER.index(r["mix"]) if r["mix"] in MIX_ORDER else 9)
+    )
+    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    styles = ["-", "--", ":", "-."]
+    backbones = sorted({r["backbone"] for r in rows})
+    # problems per level (the same test set for every model): shown under the ticks
+    n_by_level: dict[int, int] = {}
+    for r in rows:
+        for k, v in r["by_level"].items():
+            if k.isdigit():
+                n_by_level[int(k)] = max(n_by_level.get(int(k), 0), int(v.get("n", 0)))
+    # a small sideways offset per line, so that equal values do not hide each other
+    step = min(0.035, 0.3 / max(1, len(rows)))
+    for i, r in enumerate(rows):
+        levels = sorted((k for k in r["by_level"] if k.isdigit()), key=int)
+        offset = (i - (len(rows) - 1) / 2) * step
+        xs = [int(k) + offset for k in levels]
+        ys = [r["by_level"][k]["pass@1"] for k in levels]
+        style = styles[backbones.index(r["backbone"]) % len(styles)]
+        ax.plot(
+            xs,
+            ys,
+            style,
+            marker="o",
+            markersize=5,
+            color=MIX_COLORS.get(r["mix"], "#6b7280"),
+            label=f"{r['backbone']} · {MIX_LABEL.get(r['mix'], r['mix'])}",
+        )
+    ticks = [1, 2, 3, 4, 5]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(
+        [f"{t}\n(n = {n_by_level[t]})" if t in n_by_level else f"{t}\n(none)" for t in ticks]
+    )
+    ax.set_xlim(0.5, 5.5)
+    ax.set_xlabel("MATH difficulty level (test problems per level)")
+    ax.set_ylabel("pass@1 (%)")
+    values = [v["pass@1"] for r in rows for v in r["by_level"].values()]
+    ax.set_ylim(0, min(100, max(values + [5.0]) * 1.15))
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{TASK_LABEL.get(task, task)}: pass@1 by difficulty level")
+    if rows:
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        if not any(values):
+            ax.text(
+                0.5,
+                0.55,
+                "every model: 0 % at every level",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="#555",
+            )
+    else:
+        ax.text(0.5, 0.5, "no MATH results", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("metrics", nargs="*", help="metrics.json files (from lema eval)")
+    parser.add_argument(
+        "--accuracy", default="results/plots/accuracy.png", help="PNG: pass@1 by backbone and mix"
+    )
+    parser.add_argument("--levels", default=None, help="PNG: MATH pass@1 by level (omit to skip)")
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics = _load(args.metrics)
+    plot_accuracy(metrics, args.accuracy)
+    written = [args.accuracy]
+    if args.levels:
+        plot_levels(metrics, args.levels)
+        written.append(args.levels)
+    print(f"lema plot: wrote {', '.join(written)}")
+    return 0
