@@ -152,7 +152,6 @@ def load(spec: dict[str, Any]) -> tuple[Any, Any, str]:
             raise LemaError(f"cannot load adapter {adapter}: {str(exc).splitlines()[0]}") from None
     model.to(device)
     model.eval()
-    torch.set_grad_enabled(False)
     _LOADED.clear()  # keep one model in memory at a time
     _LOADED[key] = (model, tok, device)
     return model, tok, device
