@@ -83,11 +83,15 @@ def main() -> int:
         "runs": [bench(args.data, task) for task in ("gsm8k", "math")],
     }
     print(f"machine: {results['machine']}; sympy worker start-up {startup:.2f}s")
-    print(f"{'task':6} {'items':>6} {'items/s':>9} {'mean ms':>8} {'p99 ms':>7} {'worst ms':>9} "
-          f"{'unexpected':>10}")
+    print(
+        f"{'task':6} {'items':>6} {'items/s':>9} {'mean ms':>8} {'p99 ms':>7} {'worst ms':>9} "
+        f"{'unexpected':>10}"
+    )
     for r in results["runs"]:
-        print(f"{r['task']:6} {r['items']:6d} {r['items_per_s']:9.1f} {r['mean_ms']:8.3f} "
-              f"{r['p99_ms']:7.2f} {r['worst_ms']:9.1f} {r['unexpected']:10d}")
+        print(
+            f"{r['task']:6} {r['items']:6d} {r['items_per_s']:9.1f} {r['mean_ms']:8.3f} "
+            f"{r['p99_ms']:7.2f} {r['worst_ms']:9.1f} {r['unexpected']:10d}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     answers.shutdown()

@@ -268,14 +268,18 @@ def _trim(text: str) -> str:
             text = text[:k]
     for m in _CONTINUATION_RE.finditer(text):
         before = text[: m.start()]
-        if m.start() > 0 and (_HAS_ANSWER_RE.search(before) or (
-                not re.search(r"\d", m.group(0)) and re.search(r"\d", before))):
+        if m.start() > 0 and (
+            _HAS_ANSWER_RE.search(before)
+            or (not re.search(r"\d", m.group(0)) and re.search(r"\d", before))
+        ):
             return before
     return text
 
 
-_TEXTCMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textsf|texttt|mbox|mathrm|mathbf|"
-                         r"mathit|mathsf|mathtt|mathnormal|operatorname|hbox|emph)\s*\{")
+_TEXTCMD_RE = re.compile(
+    r"\\(?:text|textbf|textit|textrm|textsf|texttt|mbox|mathrm|mathbf|"
+    r"mathit|mathsf|mathtt|mathnormal|operatorname|hbox|emph)\s*\{"
+)
 
 
 def _unwrap_cmd(s: str, cmd_re: re.Pattern[str], keep: Callable[[str], str] = lambda x: x) -> str:
@@ -325,11 +329,15 @@ _TRAILING_WORD_UNIT_RE = re.compile(
     r"^(?P<body>.*?[\d})\]])\s*(?:(?:" + _UNIT_WORDS + r")\b\.?\s*)+(?:\^\s*\{?\d\}?)?\s*$",
     re.IGNORECASE,
 )
-_LEFT_RIGHT_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg)"
-                            r"(?![a-zA-Z])\s*(\\?[()\[\]{}|.]|\\[lr]?vert|\\[lr]angle|"
-                            r"\\lbrace|\\rbrace|\\lbrack|\\rbrack)?")
-_SPACING_RE = re.compile(r"(?<!\\)\\[,;:!>]|\\quad|\\qquad|\\hspace\*?\{[^}]*\}|\\displaystyle|"
-                         r"\\textstyle|\\limits|\\nonumber|\\mathrm\{th\}|\\text\{th\}")
+_LEFT_RIGHT_RE = re.compile(
+    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg)"
+    r"(?![a-zA-Z])\s*(\\?[()\[\]{}|.]|\\[lr]?vert|\\[lr]angle|"
+    r"\\lbrace|\\rbrace|\\lbrack|\\rbrack)?"
+)
+_SPACING_RE = re.compile(
+    r"(?<!\\)\\[,;:!>]|\\quad|\\qquad|\\hspace\*?\{[^}]*\}|\\displaystyle|"
+    r"\\textstyle|\\limits|\\nonumber|\\mathrm\{th\}|\\text\{th\}"
+)
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|°|\^\s*\{\s*o\s*\}")
 _FRAC_SHORT_RE = [
     (re.compile(r"\\frac\s*(\d)\s*(\d)"), r"\\frac{\1}{\2}"),
@@ -338,8 +346,10 @@ _FRAC_SHORT_RE = [
     (re.compile(r"\\frac\s*([a-zA-Z])\s*([a-zA-Z0-9])"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\sqrt\s*(\d+|[a-zA-Z])"), r"\\sqrt{\1}"),
 ]
-_ASSIGN_RE = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+|[a-zA-Z]\s*\([a-z]\)|"
-                        r"\\text\{[^{}]*\}|[a-zA-Z]{2,12})\s*=(?!=)\s*")
+_ASSIGN_RE = re.compile(
+    r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+|[a-zA-Z]\s*\([a-z]\)|"
+    r"\\text\{[^{}]*\}|[a-zA-Z]{2,12})\s*=(?!=)\s*"
+)
 _THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SEP_WORDS_RE = re.compile(r"\\text\{\s*,?\s*(?:and|or)\s*\}|,?\s+(?:and|or)\s+|\\(?:and|or)\b|;")
 _MC_RE = re.compile(r"^\(?([A-Ea-e])\)?$")
@@ -364,19 +374,26 @@ def _strip_units(s: str) -> str:
 _REPEATING_RE = re.compile(r"(?<![\d.])(-?)(\d*)\.(\d*)\\(?:overline|bar)\s*\{\s*(\d+)\s*\}")
 _ALL_REALS_RE = re.compile(
     r"\\mathbb\s*\{?R\}?|\\R|\\reals|(?:\\text\{\s*)?(?:all\s+)?real\s+numbers\s*\}?|"
-    r"(?:\\text\{\s*)?all\s+reals\s*\}?", re.I)
+    r"(?:\\text\{\s*)?all\s+reals\s*\}?",
+    re.I,
+)
 
 
-_EMPTY_SET_RE = re.compile(r"\\(?:emptyset|varnothing)|\\\{\s*\\\}|\{\s*\}|"
-                           r"(?:\\text\{\s*)?(?:the\s+)?empty\s+set\s*\}?", re.I)
+_EMPTY_SET_RE = re.compile(
+    r"\\(?:emptyset|varnothing)|\\\{\s*\\\}|\{\s*\}|"
+    r"(?:\\text\{\s*)?(?:the\s+)?empty\s+set\s*\}?",
+    re.I,
+)
 
 
 def _repeating_to_frac(m: re.Match[str]) -> str:
     sign, whole, fixed, rep = m.group(1), m.group(2) or "0", m.group(3), m.group(4)
     if len(fixed) + len(rep) > 30:
         return m.group(0)
-    v = Fraction(int(whole + fixed + rep) - int(whole + fixed or "0"),
-                 10 ** len(fixed) * (10 ** len(rep) - 1))
+    v = Fraction(
+        int(whole + fixed + rep) - int(whole + fixed or "0"),
+        10 ** len(fixed) * (10 ** len(rep) - 1),
+    )
     return f"{sign}\\frac{{{v.numerator}}}{{{v.denominator}}}"
 
 
@@ -461,9 +478,41 @@ def _key(s: str) -> str:
 
 _TEXT_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 _MATH_WORDS = {
-    "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "frac", "pi", "arcsin",
-    "arccos", "arctan", "sinh", "cosh", "tanh", "max", "min", "gcd", "lcm", "mod", "pmod",
-    "infty", "cup", "cap", "det", "lim", "deg", "sum", "prod", "int", "binom", "dfrac",
+    "sin",
+    "cos",
+    "tan",
+    "cot",
+    "sec",
+    "csc",
+    "log",
+    "ln",
+    "exp",
+    "sqrt",
+    "frac",
+    "pi",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "max",
+    "min",
+    "gcd",
+    "lcm",
+    "mod",
+    "pmod",
+    "infty",
+    "cup",
+    "cap",
+    "det",
+    "lim",
+    "deg",
+    "sum",
+    "prod",
+    "int",
+    "binom",
+    "dfrac",
 }
 
 
@@ -561,9 +610,22 @@ def _match_unordered(p: list[str], g: list[str], scalar: Callable[[str, str], Tr
 
 
 _RELATION_RE = re.compile(r"[<>]|\\[lg]eq?\b|\\[lg]t\b|\\leqslant|\\geqslant")
-_REL_OPS = {"<": "<", ">": ">", "\\lt": "<", "\\gt": ">", "\\le": "<=", "\\leq": "<=",
-            "\\leqslant": "<=", "\\ge": ">=", "\\geq": ">=", "\\geqslant": ">=", "<=": "<=",
-            ">=": ">=", "\\ne": "!=", "\\neq": "!="}
+_REL_OPS = {
+    "<": "<",
+    ">": ">",
+    "\\lt": "<",
+    "\\gt": ">",
+    "\\le": "<=",
+    "\\leq": "<=",
+    "\\leqslant": "<=",
+    "\\ge": ">=",
+    "\\geq": ">=",
+    "\\geqslant": ">=",
+    "<=": "<=",
+    ">=": ">=",
+    "\\ne": "!=",
+    "\\neq": "!=",
+}
 _REL_OP_RX = r"(<=|>=|<|>|\\(?:leqslant|geqslant|leq|geq|le|ge|lt|gt|neq|ne)(?![a-zA-Z]))"
 _INEQ1_RE = re.compile(r"^([a-zA-Z])\s*" + _REL_OP_RX + r"\s*(.+)$")
 _INEQ1R_RE = re.compile(r"^(.+?)\s*" + _REL_OP_RX + r"\s*([a-zA-Z])$")
@@ -579,8 +641,12 @@ def _ineq_to_intervals(s: str) -> str | None:
     var, out = None, []
 
     def bound_ok(b: str, v: str) -> bool:
-        return bool(b) and not _RELATION_RE.search(b) and "=" not in b and not re.search(
-            r"(?<![\\a-zA-Z])" + v + r"(?![a-zA-Z])", b)
+        return (
+            bool(b)
+            and not _RELATION_RE.search(b)
+            and "=" not in b
+            and not re.search(r"(?<![\\a-zA-Z])" + v + r"(?![a-zA-Z])", b)
+        )
 
     for q in parts:
         m2 = _INEQ2_RE.match(q)
@@ -593,8 +659,11 @@ def _ineq_to_intervals(s: str) -> str | None:
                 return None
             if not (bound_ok(lo, v) and bound_ok(hi, v)):
                 return None
-            out.append(("(" if o1 == "<" else "[") + f"{lo.strip()},{hi.strip()}"
-                       + (")" if o2 == "<" else "]"))
+            out.append(
+                ("(" if o1 == "<" else "[")
+                + f"{lo.strip()},{hi.strip()}"
+                + (")" if o2 == "<" else "]")
+            )
         else:
             m1 = _INEQ1_RE.match(q)
             if m1:
@@ -606,9 +675,15 @@ def _ineq_to_intervals(s: str) -> str | None:
                 b, op, v = m1.group(1).strip(), _FLIP[_REL_OPS[m1.group(2)]], m1.group(3)
             if not bound_ok(b, v):
                 return None
-            out.append({"<": f"(-\\infty,{b})", "<=": f"(-\\infty,{b}]", ">": f"({b},\\infty)",
-                        ">=": f"[{b},\\infty)",
-                        "!=": f"(-\\infty,{b})\\cup({b},\\infty)"}[op])
+            out.append(
+                {
+                    "<": f"(-\\infty,{b})",
+                    "<=": f"(-\\infty,{b}]",
+                    ">": f"({b},\\infty)",
+                    ">=": f"[{b},\\infty)",
+                    "!=": f"(-\\infty,{b})\\cup({b},\\infty)",
+                }[op]
+            )
         if var not in (None, v):
             return None
         var = v
@@ -636,8 +711,11 @@ def math_equal(pred: str, gold: str, scalar: Callable[[str, str], Tri]) -> Tri:
     if gs[0] == "matrix" or ps[0] == "matrix":
         # a vector written as a tuple: "(1, 2)" for a one-column or one-row matrix
         mat, seq = (ps, gs) if ps[0] == "matrix" else (gs, ps)
-        if seq[0] == "seq" and (seq[1], seq[2]) == ("(", ")") and (
-                len(mat[1]) == 1 or all(len(r) == 1 for r in mat[1])):
+        if (
+            seq[0] == "seq"
+            and (seq[1], seq[2]) == ("(", ")")
+            and (len(mat[1]) == 1 or all(len(r) == 1 for r in mat[1]))
+        ):
             flat = [c for r in mat[1] for c in r]
             if len(flat) != len(seq[3]):
                 return False
@@ -653,8 +731,9 @@ def math_equal(pred: str, gold: str, scalar: Callable[[str, str], Tri]) -> Tri:
             if len(pf) == len(gf) and (len(pr) == 1 or len(gr) == 1):
                 return _all3(scalar(a, b) for a, b in zip(pf, gf, strict=True))
             return False
-        return _all3(scalar(a, b) for ra, rb in zip(pr, gr, strict=True)
-                     for a, b in zip(ra, rb, strict=True))
+        return _all3(
+            scalar(a, b) for ra, rb in zip(pr, gr, strict=True) for a, b in zip(ra, rb, strict=True)
+        )
     if gs[0] == "union" or ps[0] == "union":
         if ps[0] != gs[0] or len(ps[1]) != len(gs[1]):
             return None  # e.g. an inequality written for a union: let sympy decide
@@ -815,8 +894,10 @@ class _Pool:
         with self.lock:
             self.all.add(w)
         if not w.wait_ready():
-            log.warning("lema.answers: the sympy worker did not start; MATH answers that need "
-                        "sympy will grade as not equivalent")
+            log.warning(
+                "lema.answers: the sympy worker did not start; MATH answers that need "
+                "sympy will grade as not equivalent"
+            )
             self._drop(w)
             self.broken = True
             return None
@@ -910,13 +991,25 @@ _ANCHORS = [
     # "= X", a "**Final Answer**" / "# Final Answer" header line); "our final answer of $36$"
     # is a loose mention, not a statement
     (re.compile(r"final\s+answer\s*(?:\*\*)?\s*(?:is\b|:|=)\s*:?", re.I), "final"),
-    (re.compile(r"(?m)^[ \t]*(?:#+[ \t]*|\*\*)?final\s+answer[ \t]*(?:\*\*)?[ \t]*:?[ \t]*"
-                r"(?:\*\*)?[ \t]*$", re.I), "final"),
+    (
+        re.compile(
+            r"(?m)^[ \t]*(?:#+[ \t]*|\*\*)?final\s+answer[ \t]*(?:\*\*)?[ \t]*:?[ \t]*"
+            r"(?:\*\*)?[ \t]*$",
+            re.I,
+        ),
+        "final",
+    ),
     # PRM800K style: "# Answer\n\n18"
     (re.compile(r"(?m)^[ \t]*#+[ \t]*answer[ \t]*:?[ \t]*$", re.I), "final"),
     (re.compile(r"<answer>", re.I), "final"),
-    (re.compile(r"\banswers?(?:\s+to\s+[^.\n]{0,60}?)?\s+(?:is|are|would\s+be|will\s+be|"
-                r"should\s+be)\s*:?", re.I), "is"),
+    (
+        re.compile(
+            r"\banswers?(?:\s+to\s+[^.\n]{0,60}?)?\s+(?:is|are|would\s+be|will\s+be|"
+            r"should\s+be)\s*:?",
+            re.I,
+        ),
+        "is",
+    ),
     (re.compile(r"answer\s*(?:\*\*)?\s*[:=]", re.I), "colon"),
     (re.compile(r"####"), "hash"),
     (re.compile(r"(?m)^\s*A\s*:"), "a"),
@@ -931,8 +1024,11 @@ _FILLER_RE = re.compile(
     re.I,
 )
 #: connectors between the math spans of one answer ("$2$ and $3$")
-_JOIN_RE = re.compile(r"[ \t]*(?:,[ \t]*(?:and|or)?|and|or|"
-                      r"\\text\{\s*(?:,\s*)?(?:and|or)\s*\})[ \t]*(?=\$|\\\()", re.I)
+_JOIN_RE = re.compile(
+    r"[ \t]*(?:,[ \t]*(?:and|or)?|and|or|"
+    r"\\text\{\s*(?:,\s*)?(?:and|or)\s*\})[ \t]*(?=\$|\\\()",
+    re.I,
+)
 #: a reason after the answer: "\frac12, because ...", "5 since ..."
 _REASON_RE = re.compile(r",?\s+(?:because|since|as|which|where|so\s+that|when|if)\b.*$", re.I)
 
@@ -1101,8 +1197,9 @@ def _join_boxes(text: str) -> str | None:
     group = [boxes[-1]]
     for b in reversed(boxes[:-1]):
         between = text[b[1] : group[0][0]]
-        if re.fullmatch(r"[\s$]*(?:,|and|or|\\text\{\s*(?:,\s*)?(?:and|or)\s*\}|;)?[\s$,]*",
-                        between) and between.strip(" $"):
+        if re.fullmatch(
+            r"[\s$]*(?:,|and|or|\\text\{\s*(?:,\s*)?(?:and|or)\s*\}|;)?[\s$,]*", between
+        ) and between.strip(" $"):
             group.insert(0, b)
         else:
             break
@@ -1124,8 +1221,11 @@ _NOT_ANSWER_START = re.compile(
 def _plausible(span: str, task: str, kind: str = "") -> bool:
     if not span or not span.strip():
         return False
-    if kind != "boxed" and _NOT_ANSWER_START.match(span.strip(" *:")) and not re.search(
-            r"[\d$\\]", span):
+    if (
+        kind != "boxed"
+        and _NOT_ANSWER_START.match(span.strip(" *:"))
+        and not re.search(r"[\d$\\]", span)
+    ):
         return False
     if task == "gsm8k":
         return _number_in_span(span) is not None
@@ -1211,8 +1311,11 @@ def _math_fallback(text: str) -> str | None:
     segs = [g for g in segs if re.sub(r"\\boxed\s*\{\s*\}|\s", "", g)]
     if segs:
         # "$x = 2$ and $x = 3$": the last math and the spans joined to it by and/or/commas
-        ms = [m for m in _MATH_SEG_RE.finditer(last_para)
-              if re.sub(r"\\boxed\s*\{\s*\}|\s", "", next(g for g in m.groups() if g is not None))]
+        ms = [
+            m
+            for m in _MATH_SEG_RE.finditer(last_para)
+            if re.sub(r"\\boxed\s*\{\s*\}|\s", "", next(g for g in m.groups() if g is not None))
+        ]
         group = [ms[-1]]
         for m in reversed(ms[:-1]):
             between = last_para[m.end() : group[0].start()]
@@ -1233,7 +1336,9 @@ def _math_fallback(text: str) -> str | None:
 _TRUNCATED_END_RE = re.compile(
     r"(?:[=+\-*/^_,:;({\[&\\]|\b(?:so|then|and|or|is|are|was|be|of|the|we|get|to|by|with|that|"
     r"which|gives|a|an|as|for|in|at|from|this|it|has|have|can|will|let|since|because|if|"
-    r"therefore|thus|hence|equals?|find|compute|need|know))\s*$", re.I)
+    r"therefore|thus|hence|equals?|find|compute|need|know))\s*$",
+    re.I,
+)
 
 
 def _looks_truncated(text: str) -> bool:

@@ -62,7 +62,8 @@ def sympy_equal(pred: str, gold: str) -> bool:
     if g_rel and p_rel:
         a, b = g_rel[0], p_rel[0]
         return type(a) is type(b) and all(
-            verify(x, y, timeout_seconds=None) for x, y in ((a.lhs, b.lhs), (a.rhs, b.rhs)))
+            verify(x, y, timeout_seconds=None) for x, y in ((a.lhs, b.lhs), (a.rhs, b.rhs))
+        )
     g = [x.rhs if _closed_relation(x) else x for x in g]
     p = [x.rhs if _closed_relation(x) else x for x in p]
     return bool(verify(g, p, timeout_seconds=None, allow_set_relation_comp=True))

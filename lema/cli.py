@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("lema.report", "HTML report pages: data funnel, mistake/correction pairs"),
     "train": ("lema.train", "fine-tune a LoRA/QLoRA adapter"),
     "merge": ("lema.merge", "merge an adapter into its base model for serving"),
-    "demo": ("lema.demo", "the whole graph on a small GSM8K/MATH slice with tiny models, on CPU (demo.yaml)"),
+    "demo": ("lema.demo", "the whole graph on a small GSM8K/MATH slice with tiny models, on CPU"),
 }
 
 

@@ -19,8 +19,11 @@ import pytest
 from lema import answers
 from lema.answers import equivalent, extract_answer, grade
 
-DATA = Path(os.environ.get("LEMA_SHARED_DATA", Path(__file__).resolve().parents[1].parent
-                           / "shared" / "data"))
+DATA = Path(
+    os.environ.get(
+        "LEMA_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 # (task, split, 0-based line) -> why the row's own answer cannot be matched
 KNOWN_UNGRADABLE = {
@@ -99,17 +102,21 @@ def test_gold_solutions_grade_correct(task, split):
         if not ok:
             failures.append(f"{task}/{split} line {i + 1}: gold={gold!r} extracted={pred!r}")
     elapsed = time.monotonic() - t0
-    print(f"{task}/{split}: {n} rows in {elapsed:.1f}s, worst row {worst:.2f}s, "
-          f"{len(seen_known)} known ungradable")
+    print(
+        f"{task}/{split}: {n} rows in {elapsed:.1f}s, worst row {worst:.2f}s, "
+        f"{len(seen_known)} known ungradable"
+    )
     assert not failures, f"{len(failures)} of {n} gold rows do not grade correct:\n" + "\n".join(
-        failures[:200])
+        failures[:200]
+    )
     # the allow-list must stay accurate: every listed row exists and still fails
     for key in seen_known:
         _t, _s, i = key
         row = next(r for r in _rows(_t, _s) if r[0] == i)
         pred = extract_answer(row[1], _t)
         assert not (row[2] and pred is not None and equivalent(pred, row[2], _t)), (
-            f"{key} now grades correct; remove it from KNOWN_UNGRADABLE")
+            f"{key} now grades correct; remove it from KNOWN_UNGRADABLE"
+        )
     expected_known = {k for k in KNOWN_UNGRADABLE if k[:2] == (task, split)}
     assert seen_known == expected_known
 
@@ -126,7 +133,8 @@ def test_perturbed_answers_grade_wrong(task, split):
         if equivalent(wrong, gold, task):
             false_pos.append(f"{task}/{split} line {i + 1}: gold={gold!r} perturbed={wrong!r}")
     assert not false_pos, f"{len(false_pos)} perturbed answers graded correct:\n" + "\n".join(
-        false_pos[:200])
+        false_pos[:200]
+    )
 
 
 def test_gold_answer_helper_matches_dataset_convention():

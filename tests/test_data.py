@@ -27,8 +27,12 @@ from lema.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LEMA_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
-COUNTS = {("gsm8k", "train"): 7473, ("gsm8k", "test"): 1319, ("math", "train"): 4589,
-          ("math", "test"): 3072}
+COUNTS = {
+    ("gsm8k", "train"): 7473,
+    ("gsm8k", "test"): 1319,
+    ("math", "train"): 4589,
+    ("math", "test"): 3072,
+}
 
 needs_shared = pytest.mark.skipif(
     not all((SHARED / t / f"{s}.jsonl").is_file() for t, s in COUNTS),
@@ -71,7 +75,10 @@ def test_shared_data_ingests_completely(task, split):
     else:
         assert set(frame["level"].drop_nulls().unique()) <= {1, 2, 3, 4, 5}
         assert set(frame["subject"].unique()) == {
-            "Algebra", "Counting & Probability", "Number Theory", "Prealgebra"
+            "Algebra",
+            "Counting & Probability",
+            "Number Theory",
+            "Prealgebra",
         }
 
 
@@ -83,8 +90,19 @@ def test_ids_are_stable_across_runs(task, tmp_path):
     assert first.equals(again)
     # through the command line and parquet as well
     out = tmp_path / "t.parquet"
-    args = ["data", "--task", task, "--split", "test", "--source", "local",
-            "--local", str(SHARED / task), "--out", str(out)]
+    args = [
+        "data",
+        "--task",
+        task,
+        "--split",
+        "test",
+        "--source",
+        "local",
+        "--local",
+        str(SHARED / task),
+        "--out",
+        str(out),
+    ]
     assert lema_main(args) == 0
     assert data.read_raw(out).equals(first)
 
@@ -123,8 +141,13 @@ def test_last_boxed(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("a\n#### 72", "72"), ("#### 1,234,567", "1234567"), ("x #### 1 #### -3.5 ", "-3.5"),
-     ("no marker", None), ("####   ", None)],
+    [
+        ("a\n#### 72", "72"),
+        ("#### 1,234,567", "1234567"),
+        ("x #### 1 #### -3.5 ", "-3.5"),
+        ("no marker", None),
+        ("####   ", None),
+    ],
 )
 def test_gsm8k_answer(text, expected):
     assert data.gsm8k_answer(text) == expected
@@ -140,8 +163,12 @@ def _write_jsonl(path: Path, rows: list) -> Path:
 
 
 def _math(problem="What is 1+1?", level="Level 1", type_="Algebra", answer="2") -> dict:
-    return {"problem": problem, "level": level, "type": type_,
-            "solution": f"It is $\\boxed{{{answer}}}$."}
+    return {
+        "problem": problem,
+        "level": level,
+        "type": type_,
+        "solution": f"It is $\\boxed{{{answer}}}$.",
+    }
 
 
 @needs_shared
@@ -150,8 +177,15 @@ def test_limit_and_subset_are_first_rows_of_the_filtered_table():
     expected = full.filter(
         pl.col("subject").is_in(["Algebra", "Number Theory"]) & pl.col("level").is_in([1, 2])
     ).head(25)
-    got = data.build_table("math", "train", "local", SHARED / "math", limit=25,
-                           math_subjects=["algebra", "number theory"], math_levels=[1, 2])
+    got = data.build_table(
+        "math",
+        "train",
+        "local",
+        SHARED / "math",
+        limit=25,
+        math_subjects=["algebra", "number theory"],
+        math_levels=[1, 2],
+    )
     assert got.equals(expected)
     assert got.height == 25
     gsm = data.build_table("gsm8k", "test", "local", SHARED / "gsm8k", limit=3)
@@ -160,7 +194,8 @@ def test_limit_and_subset_are_first_rows_of_the_filtered_table():
 
 def test_subjects_are_validated():
     assert data.normalize_subjects(["prealgebra", "COUNTING_AND_PROBABILITY"]) == [
-        "Prealgebra", "Counting & Probability"
+        "Prealgebra",
+        "Counting & Probability",
     ]
     with pytest.raises(ConfigError, match=r"data\.math_subjects.*'Calculus'.*known: Algebra"):
         data.normalize_subjects(["Calculus"])
@@ -196,16 +231,31 @@ GOOD_GSM = {"question": "What is 2+2?", "answer": "2+2=4\n#### 4"}
         ("gsm8k", {"question": 5, "answer": "#### 5"}, "field 'question' must be a string"),
         ("gsm8k", {"question": "x", "answer": "4"}, "no final answer after '####'"),
         ("gsm8k", {"question": " ", "answer": "#### 4"}, "field 'question' is empty"),
-        ("math", {"problem": "x", "level": "Level 1", "type": "Algebra", "solution": "4"},
-         r"no complete \\boxed"),
-        ("math", {"problem": "x", "level": "Level 1", "type": "Algebra",
-                  "solution": r"\boxed{4"}, r"no complete \\boxed"),
-        ("math", {"problem": "x", "level": "Hard", "type": "Algebra", "solution": r"\boxed{4}"},
-         "field 'level' must look like 'Level 3'"),
-        ("math", {"problem": "x", "type": "Algebra", "solution": r"\boxed{4}"},
-         "missing field 'level'"),
-        ("math", {"problem": "x", "level": "Level 1", "type": ["Algebra"],
-                  "solution": r"\boxed{4}"}, "field 'type' must be a string"),
+        (
+            "math",
+            {"problem": "x", "level": "Level 1", "type": "Algebra", "solution": "4"},
+            r"no complete \\boxed",
+        ),
+        (
+            "math",
+            {"problem": "x", "level": "Level 1", "type": "Algebra", "solution": r"\boxed{4"},
+            r"no complete \\boxed",
+        ),
+        (
+            "math",
+            {"problem": "x", "level": "Hard", "type": "Algebra", "solution": r"\boxed{4}"},
+            "field 'level' must look like 'Level 3'",
+        ),
+        (
+            "math",
+            {"problem": "x", "type": "Algebra", "solution": r"\boxed{4}"},
+            "missing field 'level'",
+        ),
+        (
+            "math",
+            {"problem": "x", "level": "Level 1", "type": ["Algebra"], "solution": r"\boxed{4}"},
+            "field 'type' must be a string",
+        ),
     ],
 )
 def test_malformed_row_names_file_and_line(tmp_path, task, bad, message):
@@ -220,8 +270,21 @@ def test_malformed_row_names_file_and_line(tmp_path, task, bad, message):
 
 def test_malformed_row_through_the_command(tmp_path, capsys):
     path = _write_jsonl(tmp_path / "g" / "test.jsonl", [GOOD_GSM, {"question": "x", "answer": "9"}])
-    rc = lema_main(["data", "--task", "gsm8k", "--split", "test", "--source", "local",
-                    "--local", str(tmp_path / "g"), "--out", str(tmp_path / "o.parquet")])
+    rc = lema_main(
+        [
+            "data",
+            "--task",
+            "gsm8k",
+            "--split",
+            "test",
+            "--source",
+            "local",
+            "--local",
+            str(tmp_path / "g"),
+            "--out",
+            str(tmp_path / "o.parquet"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 1 and not (tmp_path / "o.parquet").exists()
     assert err == f"lema data: error: {path}:2: field 'answer' has no final answer after '####'"
@@ -267,22 +330,28 @@ def math_tree(tmp_path):
     else:
         rows = [_math(f"P{i}", answer=str(i)) for i in range(4)]
     nt = [dict(r, type="Number Theory") for r in rows[2:]]
-    return _math_tree(tmp_path, {"algebra": [(10, rows[0]), (9, rows[1])],
-                                 "number_theory": [(3, nt[0]), (100, nt[1])]}), rows
+    return _math_tree(
+        tmp_path,
+        {"algebra": [(10, rows[0]), (9, rows[1])], "number_theory": [(3, nt[0]), (100, nt[1])]},
+    ), rows
 
 
 def test_math_per_problem_directory(math_tree):
     root, rows = math_tree
     for local in (root, root / "MATH"):  # the tarball's parent folder or MATH/ itself
         frame = data.build_table("math", "train", "local", local)
-        assert frame["id"].to_list() == ["math-train-algebra-9", "math-train-algebra-10",
-                                         "math-train-number_theory-3",
-                                         "math-train-number_theory-100"]
+        assert frame["id"].to_list() == [
+            "math-train-algebra-9",
+            "math-train-algebra-10",
+            "math-train-number_theory-3",
+            "math-train-number_theory-100",
+        ]
         assert frame["question"].to_list()[:2] == [rows[1]["problem"], rows[0]["problem"]]
         assert frame["subject"].to_list() == ["Algebra"] * 2 + ["Number Theory"] * 2
         assert frame["answer"].to_list()[0] == data.last_boxed(rows[1]["solution"])
-    assert data.build_table("math", "train", "local", root, math_subjects=["Number Theory"],
-                            limit=1)["id"].to_list() == ["math-train-number_theory-3"]
+    assert data.build_table(
+        "math", "train", "local", root, math_subjects=["Number Theory"], limit=1
+    )["id"].to_list() == ["math-train-number_theory-3"]
 
 
 def test_math_per_problem_errors_name_the_file(math_tree):
@@ -360,8 +429,9 @@ def test_download_of_the_pinned_gsm8k_files(tmp_path, monkeypatch):
     with http_server(SHARED) as base:
         for split in ("train", "test"):
             pinned = data.PUBLIC[f"gsm8k/{split}"]
-            remote = data.Remote(pinned.name, (f"{base}/gsm8k/{split}.jsonl",), pinned.sha256,
-                                 pinned.size)
+            remote = data.Remote(
+                pinned.name, (f"{base}/gsm8k/{split}.jsonl",), pinned.sha256, pinned.size
+            )
             monkeypatch.setitem(data.PUBLIC, f"gsm8k/{split}", remote)
             path = data.fetch(remote, cache, progress=False)
             assert path == cache / pinned.name and path.stat().st_size == pinned.size
@@ -381,8 +451,11 @@ def test_download_checksum_mismatch_server_down_and_mirrors(tmp_path):
     cache = tmp_path / "cache"
     with http_server(served) as base:
         bad = data.Remote("f.jsonl", (f"{base}/f.jsonl",), "0" * 64)
-        with pytest.raises(DataError, match=r"could not download f\.jsonl: .*f\.jsonl: "
-                           rf"checksum mismatch \(sha256 {good_sha}, expected 0{{64}}\)"):
+        with pytest.raises(
+            DataError,
+            match=r"could not download f\.jsonl: .*f\.jsonl: "
+            rf"checksum mismatch \(sha256 {good_sha}, expected 0{{64}}\)",
+        ):
             data.fetch(bad, cache, progress=False)
         assert _leftovers(cache) == []  # nothing partial or unverified is left behind
         missing = data.Remote("f.jsonl", (f"{base}/nope.jsonl",), good_sha)
@@ -394,8 +467,11 @@ def test_download_checksum_mismatch_server_down_and_mirrors(tmp_path):
         path.write_bytes(b"corrupted")  # a damaged cache entry is downloaded again
         assert data.fetch(mirrored, cache, progress=False).read_bytes() == payload
     down = data.Remote("g.jsonl", (f"http://127.0.0.1:{_closed_port()}/g.jsonl",), good_sha)
-    with pytest.raises(DataError, match=r"could not download g\.jsonl: .*network error .*"
-                       r"data\.source: local"):
+    with pytest.raises(
+        DataError,
+        match=r"could not download g\.jsonl: .*network error .*"
+        r"data\.source: local",
+    ):
         data.fetch(down, cache, progress=False, timeout=5)
     assert _leftovers(cache) == ["f.jsonl"]
 
@@ -444,9 +520,22 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     exe = shutil.which("snakemake", path=env["PATH"])
     assert exe, "snakemake is not installed"
     return subprocess.run(
-        [exe, "--directory", str(workdir), "-s", str(ROOT / "Snakefile"),
-         "--configfile", str(ROOT / "config.yaml"), *args, "--", *RAW_TARGETS],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            exe,
+            "--directory",
+            str(workdir),
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--configfile",
+            str(ROOT / "config.yaml"),
+            *args,
+            "--",
+            *RAW_TARGETS,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
 
 
@@ -460,8 +549,9 @@ def test_snakemake_dry_run_over_config_yaml(tmp_path):
 
 @needs_shared
 def test_snakemake_builds_raw_tables_from_shared_data(tmp_path):
-    local = json.dumps({"source": "local",
-                        "local": {"gsm8k": str(SHARED / "gsm8k"), "math": str(SHARED / "math")}})
+    local = json.dumps(
+        {"source": "local", "local": {"gsm8k": str(SHARED / "gsm8k"), "math": str(SHARED / "math")}}
+    )
     proc = _snakemake(tmp_path, "--cores", "2", "--config", f"data={local}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     for (task, split), n in COUNTS.items():
@@ -475,8 +565,9 @@ def test_snakemake_builds_raw_tables_from_shared_data(tmp_path):
         "  limit: {train: 5}\n  math_subjects: [prealgebra]\n"
     )
     untouched = (tmp_path / "data/raw/gsm8k/test.parquet").stat().st_mtime_ns
-    proc = _snakemake(tmp_path, "--cores", "2", "--configfile", str(ROOT / "config.yaml"),
-                      str(overlay))
+    proc = _snakemake(
+        tmp_path, "--cores", "2", "--configfile", str(ROOT / "config.yaml"), str(overlay)
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     raw = tmp_path / "data" / "raw"
     assert data.read_raw(raw / "gsm8k" / "train.parquet").height == 5

@@ -128,7 +128,6 @@ def load_tokenizer(path: str) -> Any:
 
 def load(spec: dict[str, Any]) -> tuple[Any, Any, str]:
     """(model, tokenizer, device) for ``spec``, loaded once per process."""
-    import torch
     from transformers import AutoModelForCausalLM
 
     device = pick_device(spec)
