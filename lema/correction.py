@@ -32,6 +32,7 @@ from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt
 from lema.genutil import (
     Funnel,
     Usage,
+    add_model_call_arguments,
     call_model,
     is_gold,
     load_prompt,
@@ -321,13 +322,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mistakes", required=True, help="mistakes parquet (lema mistakes)")
     parser.add_argument("--spec", required=True, help="the corrector's model spec (JSON)")
     parser.add_argument("--prompt", default=None, help="prompt file (default correct_{task}.txt)")
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--max-tokens", type=int, default=1024)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default=None)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--stats", default=None)
-    parser.add_argument("--progress", action="store_true")
+    add_model_call_arguments(parser, temperature=0.0)
 
 
 def run(args: argparse.Namespace) -> int:

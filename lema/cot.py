@@ -24,6 +24,7 @@ from lema.formats import cot_completion, cot_prompt, split_steps
 from lema.genutil import (
     Funnel,
     Usage,
+    add_model_call_arguments,
     call_model,
     clean_path,
     is_gold,
@@ -171,13 +172,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", default=None, help="the corrector's model spec (JSON)")
     parser.add_argument("--n", type=int, default=1, help="corrector paths per question")
     parser.add_argument("--prompt", default=None, help="default cot_{task}.txt")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--max-tokens", type=int, default=1024)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default=None)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--stats", default=None)
-    parser.add_argument("--progress", action="store_true")
+    add_model_call_arguments(parser, temperature=0.7)
 
 
 def run(args: argparse.Namespace) -> int:

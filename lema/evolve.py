@@ -35,6 +35,7 @@ import polars as pl
 from lema.genutil import (
     Funnel,
     Usage,
+    add_model_call_arguments,
     call_model,
     clean_path,
     is_gold,
@@ -238,13 +239,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seeds", type=int, default=None)
     parser.add_argument("--votes", type=int, default=5)
     parser.add_argument("--min-agreement", type=float, default=0.6)
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--max-tokens", type=int, default=1024)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default=None)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--stats", default=None)
-    parser.add_argument("--progress", action="store_true")
+    add_model_call_arguments(parser, temperature=0.7)
 
 
 def run(args: argparse.Namespace) -> int:

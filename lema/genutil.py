@@ -256,3 +256,14 @@ def clean_path(completion: str) -> str:
 
 def progress_flag(args: Any) -> bool:
     return bool(getattr(args, "progress", False)) or sys.stderr.isatty()
+
+
+def add_model_call_arguments(parser: Any, temperature: float, max_tokens: int = 1024) -> None:
+    """The options every model-calling stage shares: sampling, cache, output, stats."""
+    parser.add_argument("--temperature", type=float, default=temperature)
+    parser.add_argument("--max-tokens", type=int, default=max_tokens)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=None, help="response cache path")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--stats", default=None)
+    parser.add_argument("--progress", action="store_true")
