@@ -59,6 +59,7 @@ from typing import Any
 import polars as pl
 
 from lema.errors import ConfigError, DataError
+from lema.io import read_jsonl
 
 TASKS = ("gsm8k", "math")
 SPLITS = ("train", "test")
@@ -296,32 +297,6 @@ def gsm8k_answer(solution: str) -> str | None:
 # --------------------------------------------------------------------------- readers
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank line; a bad line raises DataError."""
-    try:
-        fh = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, expected a JSONL file") from None
-    with fh:
-        try:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise DataError(
-                        f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
-                    )
-                yield lineno, row
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from None
-
-
 def _field(where: str, row: dict[str, Any], name: str) -> str:
     if name not in row:
         raise DataError(f"{where}: missing field '{name}' (has: {', '.join(sorted(row))})")
@@ -335,7 +310,7 @@ def _field(where: str, row: dict[str, Any], name: str) -> str:
 
 def read_gsm8k(path: Path, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(location, row) for each problem of a GSM8K JSONL file."""
-    for index, (lineno, row) in enumerate(_jsonl(path)):
+    for index, (lineno, row) in enumerate(read_jsonl(path)):
         where = f"{path}:{lineno}"
         question = _field(where, row, "question")
         solution = _field(where, row, "answer")
@@ -404,7 +379,7 @@ def _math_row(where: str, row: dict[str, Any], split: str, ident: str | None) ->
 
 
 def read_math_jsonl(path: Path, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    for lineno, row in _jsonl(path):
+    for lineno, row in read_jsonl(path):
         where = f"{path}:{lineno}"
         yield where, _math_row(where, row, split, None)
 

@@ -42,7 +42,7 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     n = 0
-    with atomic_path(path) as tmp, tmp.open("w") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
@@ -52,20 +52,27 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, row) for each non-blank line; a bad line raises DataError."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    with path.open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                kind = type(row).__name__
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {kind}")
-            yield lineno, row
+    try:
+        fh = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected a JSONL file") from None
+    with fh:
+        try:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    kind = type(row).__name__
+                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {kind}")
+                yield lineno, row
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from None
 
 
 def write_parquet(path: str | Path, frame: pl.DataFrame) -> None:
