@@ -25,15 +25,12 @@ from lema.genutil import (
     Funnel,
     Usage,
     add_model_call_arguments,
-    call_model,
     clean_path,
     is_gold,
-    load_prompt,
-    make_request,
     norm_ws,
     parse_spec,
     read_table,
-    render,
+    solve_questions,
     stats_path_for,
     write_table,
 )
@@ -111,21 +108,19 @@ def build_cot(
             "cot.corrector_paths is 0" if n == 0 else "the gold corrector cannot write paths"
         )
         return rows, funnel, usage
-    template = load_prompt(prompt, ("question",))
-    reqs = [
-        make_request(
-            spec,
-            f"cot:{q['id']}",
-            render(template, question=q["question"]),
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            stop=["\n\nQuestion:"],
-        )
-        for q in qs
-    ]
-    got = call_model(spec, reqs, cache, usage, progress=progress)
+    got = solve_questions(
+        spec,
+        prompt,
+        qs,
+        "cot",
+        n=n,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        cache=cache,
+        usage=usage,
+        progress=progress,
+    )
     n_kept = 0
     for q in qs:
         seen = {norm_ws(gold_cot(q["solution"], q["answer"], task))}  # not a copy of the gold row

@@ -101,10 +101,6 @@ def load_test(path: str | Path, limit: int | None = None) -> pl.DataFrame:
     return frame
 
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
-
-
 def decode(
     spec: dict[str, Any],
     questions: list[tuple[str, str]],
@@ -133,15 +129,9 @@ def decode(
     out: dict[str, str] = {}
     tokens = {"prompt": 0, "completion": 0}
     for res in results:
-        completions = _get(res, "completions")
-        if completions is None:
-            completions = [_get(res, "text")]
-        first = completions[0] if completions else None
-        text = first if isinstance(first, str) or first is None else _get(first, "text")
-        out[str(_get(res, "id"))] = text or ""
-        usage = _get(res, "usage") or {}
-        tokens["prompt"] += int(_get(usage, "prompt_tokens", 0) or 0)
-        tokens["completion"] += int(_get(usage, "completion_tokens", 0) or 0)
+        out[str(res.id)] = res.completions[0] if res.completions else ""
+        tokens["prompt"] += int(res.usage.get("prompt_tokens", 0) or 0)
+        tokens["completion"] += int(res.usage.get("completion_tokens", 0) or 0)
     missing = [qid for qid, _ in questions if qid not in out]
     if missing:
         raise LemaError(

@@ -45,6 +45,7 @@ from lema.genutil import (
     parse_spec,
     read_table,
     render,
+    solve_questions,
     stats_path_for,
     write_table,
 )
@@ -196,21 +197,19 @@ def evolve(
                 }
             )
     valid = [c for c in cands if c["reason"] is None]
-    cot_template = load_prompt(cot_prompt, ("question",))
-    vote_reqs = [
-        make_request(
-            spec,
-            f"vote:{c['id']}",
-            render(cot_template, question=c["question"]),
-            n=votes,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            stop=["\n\nQuestion:"],
-        )
-        for c in valid
-    ]
-    solved = call_model(spec, vote_reqs, cache, usage, progress=progress)
+    solved = solve_questions(
+        spec,
+        cot_prompt,
+        valid,
+        "vote",
+        n=votes,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        cache=cache,
+        usage=usage,
+        progress=progress,
+    )
     for c in cands:
         c.update({"answer": None, "solution": None, "agreement": None, "votes": 0, "kept": False})
         if c["reason"] is None:

@@ -112,12 +112,6 @@ class Usage:
         }
 
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
 def call_model(
     spec: dict[str, Any],
     requests: list[dict[str, Any]],
@@ -133,15 +127,8 @@ def call_model(
     results = models.generate(spec, requests, cache=cache, progress=progress)
     out: dict[str, list[str]] = {}
     for res in results:
-        rid = str(_get(res, "id"))
-        completions = _get(res, "completions")
-        if completions is None:
-            text = _get(res, "text")
-            completions = [] if text is None else [text]
-        out[rid] = [
-            c if isinstance(c, str) else str(_get(c, "text", "") or "") for c in completions
-        ]
-        usage.add(_get(res, "usage"))
+        out[str(res.id)] = list(res.completions)
+        usage.add(res.usage)
     missing = [r["id"] for r in requests if str(r["id"]) not in out]
     if missing:
         raise LemaError(
@@ -194,6 +181,39 @@ class Funnel:
         if path:
             write_json(path, data)
         return data
+
+
+def solve_questions(
+    spec: dict[str, Any],
+    prompt: str,
+    items: Iterable[dict[str, Any]],
+    id_prefix: str,
+    *,
+    n: int,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+    cache: str | None,
+    usage: Usage,
+    progress: bool | str = True,
+) -> dict[str, list[str]]:
+    """``n`` step-by-step solutions per item (``id``, ``question``) with the CoT prompt
+    ``prompt``; returns "<id_prefix>:<id>" -> completions."""
+    template = load_prompt(prompt, ("question",))
+    requests = [
+        make_request(
+            spec,
+            f"{id_prefix}:{item['id']}",
+            render(template, question=item["question"]),
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=["\n\nQuestion:"],
+        )
+        for item in items
+    ]
+    return call_model(spec, requests, cache, usage, progress=progress)
 
 
 def stats_path_for(output: str | Path) -> Path:
