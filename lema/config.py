@@ -7,6 +7,7 @@ with one line naming the key and what was expected.
 from __future__ import annotations
 
 import copy
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,14 @@ SCHEMA_PATH = Path(str(resources.files("lema") / "schemas" / "config.schema.yaml
 BUILTIN_MODELS = {"gold": {"backend": "gold"}}
 
 
-def load_schema() -> dict[str, Any]:
-    """The config schema as a dict."""
+@functools.cache
+def _parsed_schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_schema() -> dict[str, Any]:
+    """The config schema as a dict (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_parsed_schema())
 
 
 def _is_integer(checker: Any, instance: Any) -> bool:
