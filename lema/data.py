@@ -12,6 +12,10 @@ Sources (config key ``data.source``):
     openai/grade-school-math at commit :data:`GSM8K_REVISION`; MATH from Hendrycks'
     ``MATH.tar`` (Berkeley URL, with a pinned Wayback Machine snapshot as the fallback
     mirror), read straight from the tarball.
+``embedded``
+    The slice of the real GSM8K and MATH files that ships inside the package
+    (``lema/embedded_data/``, its README says which rows): what ``lema demo`` and the default
+    tests use, offline. Read like ``local`` folders of the original formats.
 ``local``
     ``data.local.gsm8k``: a folder holding ``train.jsonl`` / ``test.jsonl`` in the original
     GSM8K format (``question``, ``answer`` ending ``#### <number>``), or a file path
@@ -63,6 +67,8 @@ from lema.io import read_jsonl
 
 TASKS = ("gsm8k", "math")
 SPLITS = ("train", "test")
+SOURCES = ("public", "local", "embedded")
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded_data"
 
 RAW_SCHEMA: dict[str, Any] = {
     "id": pl.String,
@@ -530,11 +536,20 @@ def rows_for(
         if not local:
             raise ConfigError(f"config key 'data.local.{task}': a path is required for local")
         return _local_reader(task, split, local)
+    if source == "embedded":
+        return _local_reader(task, split, EMBEDDED_DIR / task)
     if source == "public":
         if task == "gsm8k":
             return read_gsm8k(fetch(PUBLIC[f"gsm8k/{split}"], cache, progress=progress), split)
         return read_math_tar(fetch(PUBLIC["math"], cache, progress=progress), split)
-    raise ConfigError(f"config key 'data.source': expected public or local, got {source!r}")
+    raise ConfigError(
+        f"config key 'data.source': expected one of {', '.join(SOURCES)}, got {source!r}"
+    )
+
+
+def embedded_file(task: str, split: str) -> Path:
+    """The embedded slice's file for one table."""
+    return EMBEDDED_DIR / task / f"{split}.jsonl"
 
 
 def build_table(
@@ -544,17 +559,21 @@ def build_table(
     local: str | Path | None = None,
     *,
     limit: int | None = None,
+    skip: int = 0,
     math_subjects: Iterable[str] | None = None,
     math_levels: Iterable[int] | None = None,
     cache: str | Path | None = None,
     progress: bool = True,
 ) -> pl.DataFrame:
     """One raw table: read and check every row, check ids are unique, then keep the rows
-    of the chosen MATH subjects/levels and the first ``limit`` of those."""
+    of the chosen MATH subjects/levels, pass over the first ``skip`` of those and keep the
+    next ``limit`` (the demo's warm-up rows are the ones after its training slice)."""
     subjects = set(normalize_subjects(math_subjects) or []) if math_subjects is not None else None
     levels = set(math_levels) if math_levels is not None else None
     if limit is not None and limit < 1:
         raise ConfigError(f"config key 'data.limit.{split}': must be at least 1, got {limit}")
+    if skip < 0:
+        raise ConfigError(f"--skip must be at least 0, got {skip}")
     seen: dict[str, str] = {}
     kept: list[dict[str, Any]] = []
     for where, row in rows_for(task, split, source, local, cache=cache, progress=progress):
@@ -569,6 +588,9 @@ def build_table(
                 continue
             if levels is not None and row["level"] not in levels:
                 continue
+        if skip > 0:
+            skip -= 1
+            continue
         if limit is None or len(kept) < limit:
             kept.append(row)
     return (
@@ -598,15 +620,41 @@ def rule_local(config: dict[str, Any], task: str) -> str:
     """The local path for ``task`` when data.source is local, else "" (rules/data.smk)."""
     if config["data"]["source"] != "local":
         return ""
-    return config["data"]["local"].get(task) or ""
+    path = config["data"]["local"].get(task) or ""
+    if not path:
+        raise ConfigError(
+            f"config key 'data.local.{task}': a path is required with data.source: local"
+        )
+    return path
+
+
+def rule_source_args(config: dict[str, Any], task: str) -> list[str]:
+    """`lema data` options naming the source of ``task`` (rules/data.smk): a list, so that
+    an empty value can never vanish from the shell command and shift the options."""
+    source = config["data"]["source"]
+    if source == "local":
+        return ["--source", "local", "--local", rule_local(config, task)]
+    return ["--source", source]
+
+
+def rule_source_content(config: dict[str, Any], task: str, split: str) -> str:
+    """For the embedded source, the sha256 of the file read (a param: an upgrade of the
+    shipped slice rebuilds the table; where the package lives does not)."""
+    if config["data"]["source"] != "embedded":
+        return ""
+    return sha256_file(embedded_file(task, split))
 
 
 def rule_filters(config: dict[str, Any], task: str, split: str) -> list[str]:
     """`lema data` options for data.limit and the MATH subject/level subset (rules/data.smk)."""
+    limit = config["data"]["limit"].get(split)
+    return (["--limit", str(limit)] if limit is not None else []) + rule_subset(config, task)
+
+
+def rule_subset(config: dict[str, Any], task: str) -> list[str]:
+    """`lema data` options for the MATH subject/level subset (none for GSM8K)."""
     data = config["data"]
     opts: list[str] = []
-    if data["limit"].get(split) is not None:
-        opts += ["--limit", str(data["limit"][split])]
     if task == "math":
         subjects = normalize_subjects(data.get("math_subjects"))
         if subjects is not None:
@@ -626,9 +674,12 @@ def _csv(text: str) -> list[str]:
 def add_arguments(parser) -> None:  # noqa: ANN001
     parser.add_argument("--task", required=True, choices=TASKS)
     parser.add_argument("--split", required=True, choices=SPLITS)
-    parser.add_argument("--source", default="public", choices=("public", "local"))
+    parser.add_argument("--source", default="public", choices=SOURCES)
     parser.add_argument("--local", default=None, help="local path (data.local.<task>)")
     parser.add_argument("--limit", type=int, default=None, help="keep the first N rows")
+    parser.add_argument(
+        "--skip", type=int, default=0, help="pass over the first N rows (before --limit)"
+    )
     parser.add_argument(
         "--math-subjects", default=None, help="comma-separated MATH subjects (default: all)"
     )
@@ -658,6 +709,7 @@ def run(args) -> int:  # noqa: ANN001
         args.source,
         args.local or None,
         limit=args.limit,
+        skip=args.skip,
         math_subjects=subjects,
         math_levels=levels,
         cache=args.cache_dir,

@@ -443,12 +443,46 @@ def tiny_model_args(wildcards):
     from lema.tiny import tiny_settings
 
     s = tiny_settings(_tiny_entry(wildcards.name))
-    return (
+    args = (
         f"--hidden-size {s['hidden_size']} --layers {s['layers']} --heads {s['heads']}"
         f" --vocab-size {s['vocab_size']} --seed {s['seed']}"
     )
+    if s["warmup_steps"]:
+        tables = " --warmup ".join(warmup_table(t) for t in TASKS)
+        args += (
+            f" --warmup-steps {s['warmup_steps']} --warmup-rows {s['warmup_rows']}"
+            f" --warmup {tables}"
+        )
+    return args
 
 
 def tiny_model_texts():
     """Text the tiny tokenizers train on: the raw train tables of the configured tasks."""
     return [raw_table(t, "train") for t in TASKS]
+
+
+def tiny_model_inputs(wildcards):
+    """The tokenizer's text, and the warm-up tables when the entry warms up."""
+    from lema.tiny import tiny_settings
+
+    inputs = {"texts": tiny_model_texts()}
+    if tiny_settings(_tiny_entry(wildcards.name))["warmup_steps"]:
+        inputs["warmup"] = [warmup_table(t) for t in TASKS]
+    return inputs
+
+
+def warmup_table(task):
+    return f"data/warmup/{task}.parquet"
+
+
+def warmup_rows_args(wildcards):
+    """`lema data` options for the warm-up rows: the training rows after data.limit.train
+    (never the study's own questions), as many as the largest `tiny.warmup_rows` asks, of
+    the same MATH subjects/levels."""
+    from lema.data import rule_subset
+    from lema.tiny import tiny_settings
+
+    settings = [tiny_settings(_tiny_entry(n)) for n in tiny_model_names()]
+    rows = max((s["warmup_rows"] for s in settings if s["warmup_steps"]), default=1)
+    skip = config["data"]["limit"]["train"] or 0
+    return ["--skip", str(skip), "--limit", str(rows)] + rule_subset(config, wildcards.task)

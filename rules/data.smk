@@ -1,8 +1,17 @@
-# rules/data.smk — raw GSM8K / MATH tables: data/raw/{task}/{split}.parquet (README: "Data").
+# rules/data.smk — raw GSM8K / MATH tables: data/raw/{task}/{split}.parquet (README: "Data"),
+# and the tiny models' warm-up rows: data/warmup/{task}.parquet (README: "The demo").
 # Every data.* setting that shapes a table is a param, so changing it reruns that table;
-# with data.source: local the files read are inputs, so editing them reruns it too.
-# The logic lives in lema/data.py (`lema data`); this rule only wires paths and settings.
-from lema.data import local_inputs, normalize_subjects, rule_filters, rule_local
+# with data.source: local the files read are inputs, so editing them reruns it too; with
+# data.source: embedded the shipped file's sha256 is a param.
+# The logic lives in lema/data.py (`lema data`); these rules only wire paths and settings.
+from lema.data import (
+    local_inputs,
+    normalize_subjects,
+    rule_filters,
+    rule_local,
+    rule_source_args,
+    rule_source_content,
+)
 
 try:
     normalize_subjects(config["data"]["math_subjects"])  # an unknown subject fails here
@@ -16,8 +25,8 @@ rule raw_data:
     output:
         "data/raw/{task}/{split}.parquet",
     params:
-        source=config["data"]["source"],
-        local=lambda wc: rule_local(config, wc.task),
+        source=lambda wc: rule_source_args(config, wc.task),
+        content=lambda wc: rule_source_content(config, wc.task, wc.split),
         filters=lambda wc: rule_filters(config, wc.task, wc.split),
     log:
         "logs/data/{task}/{split}.log",
@@ -25,5 +34,22 @@ rule raw_data:
         "../envs/data.yaml"
     shell:
         "lema data --task {wildcards.task:q} --split {wildcards.split:q}"
-        " --source {params.source:q} --local {params.local:q}"
-        " {params.filters:q} --out {output:q} > {log:q} 2>&1"
+        " {params.source:q} {params.filters:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule warmup_data:
+    input:
+        lambda wc: local_inputs(wc.task, "train", rule_local(config, wc.task)),
+    output:
+        "data/warmup/{task}.parquet",
+    params:
+        source=lambda wc: rule_source_args(config, wc.task),
+        content=lambda wc: rule_source_content(config, wc.task, "train"),
+        rows=warmup_rows_args,
+    log:
+        "logs/data/{task}/warmup.log",
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "lema data --task {wildcards.task:q} --split train"
+        " {params.source:q} {params.rows:q} --out {output:q} > {log:q} 2>&1"

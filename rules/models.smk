@@ -3,6 +3,8 @@
 # model with a byte-level BPE tokenizer trained on the raw training text — a normal Hugging Face
 # folder, built offline in seconds. The logic lives in lema/tiny.py (`lema tiny-model`).
 # Editing an entry's `tiny:` settings rebuilds that model (params), and everything downstream.
+# With `tiny.warmup_steps`, the model is first trained on gold solutions of the warm-up rows
+# (rules/data.smk: data/warmup/{task}.parquet), so that it writes step-format paths.
 
 TINY_MODELS = tiny_model_names()
 
@@ -13,7 +15,7 @@ if TINY_MODELS:
         wildcard_constraints:
             name="|".join(re.escape(n) for n in TINY_MODELS),
         input:
-            tiny_model_texts(),
+            unpack(tiny_model_inputs),
         output:
             directory(model_folder("{name}")),
         params:
@@ -23,4 +25,4 @@ if TINY_MODELS:
         conda:
             "../envs/generate.yaml"
         shell:
-            "lema tiny-model --out {output:q} {params.args} {input:q} > {log:q} 2>&1"
+            "lema tiny-model --out {output:q} {params.args} {input.texts:q} > {log:q} 2>&1"
