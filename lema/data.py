@@ -11,7 +11,9 @@ Sources (config key ``data.source``):
     against a sha256 checksum written in this file (:data:`PUBLIC`). GSM8K comes from
     openai/grade-school-math at commit :data:`GSM8K_REVISION`; MATH from Hendrycks'
     ``MATH.tar`` (Berkeley URL, with a pinned Wayback Machine snapshot as the fallback
-    mirror), read straight from the tarball.
+    mirror), read straight from the tarball. ``$LEMA_DATA_MIRROR`` (a base URL, e.g. a
+    cluster's internal web server holding the files under their cache names) replaces the
+    upstream URLs; the checksums still apply.
 ``embedded``
     The slice of the real GSM8K and MATH files that ships inside the package
     (``lema/embedded_data/``, its README says which rows): what ``lema demo`` and the default
@@ -146,6 +148,14 @@ def cache_dir() -> Path:
     return Path(base) / "lema" / "downloads"
 
 
+def mirrored(remote: Remote) -> Remote:
+    """``remote`` with its URLs replaced by ``$LEMA_DATA_MIRROR/<cache name>`` when set."""
+    base = os.environ.get("LEMA_DATA_MIRROR", "").strip()
+    if not base:
+        return remote
+    return Remote(remote.name, (f"{base.rstrip('/')}/{remote.name}",), remote.sha256, remote.size)
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -211,6 +221,7 @@ def fetch(
     """
     cache = Path(cache) if cache is not None else cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
+    remote = mirrored(remote)
     dest = cache / remote.name
     with _lock(cache / f".{remote.name}.lock"):
         if dest.exists():

@@ -3,6 +3,10 @@
 Tests marked ``slurm`` need a running Slurm cluster (``.ci/slurm-up.sh`` starts a one-node
 one as root). Without one they are skipped with the reason — except under ``CI=true``, where
 .ci/run has started a cluster and a missing one is a failure, never a silent skip.
+
+Tests marked ``shared`` need the full GSM8K/MATH files in ``../shared/data``
+(tests/datafiles.py). On a user's clone they skip with the reason; under ``CI=true`` a
+missing folder is a failure.
 """
 
 from __future__ import annotations
@@ -42,7 +46,25 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
+def _shared_missing() -> str | None:
+    try:
+        from tests.datafiles import shared_missing
+    except ImportError:  # tests/ not importable as a package: import it by path
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from datafiles import shared_missing
+    return shared_missing()
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("shared") is not None:
+        problem = _shared_missing()
+        if problem is not None:
+            if in_ci():
+                pytest.fail(f"CI=true but {problem}", pytrace=False)
+            pytest.skip(f"needs the full data: {problem}")
     if item.get_closest_marker("slurm") is None:
         return
     problem = slurm_problem()

@@ -24,10 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data
+from datafiles import EMBEDDED  # the slice of real GSM8K/MATH shipped with lema
 
 _EVOLVED = re.compile(r"What is (\d+) \+ (\d+)\?")
 
@@ -44,7 +43,7 @@ def load_gold(limit: int | None = None) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for split in ("train", "test"):
         n = limit if split == "train" else None
-        for line in list((SHARED / "gsm8k" / f"{split}.jsonl").open())[:n]:
+        for line in list((EMBEDDED / "gsm8k" / f"{split}.jsonl").open())[:n]:
             r = json.loads(line)
             out[r["question"].strip()] = {
                 "task": "gsm8k",
@@ -52,7 +51,7 @@ def load_gold(limit: int | None = None) -> dict[str, dict[str, str]]:
                 "answer": r["answer"].split("####")[-1].strip().replace(",", ""),
                 "solution": r["answer"],
             }
-        for line in list((SHARED / "math" / f"{split}.jsonl").open())[:n]:
+        for line in list((EMBEDDED / "math" / f"{split}.jsonl").open())[:n]:
             r = json.loads(line)
             ans = gold_answer(r["solution"], "math")
             if ans is not None:

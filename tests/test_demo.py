@@ -1,7 +1,9 @@
-"""`lema demo` end to end: demo.yaml's whole graph (tiny models built by the graph, the gold
-corrector, LoRA + QLoRA adapters, evaluation of base and every mix, summary, plots, funnel,
-Snakemake report) on ../shared/data, in a temporary folder; a second run has nothing to do.
-Plus the demo's one-line errors, which need no run."""
+"""`lema demo` end to end: demo.yaml's whole graph (tiny models built and warmed up by the
+graph, the gold corrector, LoRA + QLoRA adapters, evaluation of base and every mix, summary,
+plots, funnel, Snakemake report) on the embedded slice of GSM8K/MATH, exactly as a user runs
+it on a fresh clone, in a temporary folder; the warmed-up models write answers the grader can
+read (the demo's targets); a second run has nothing to do. Plus the demo's one-line errors,
+which need no run."""
 
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
 from lema import demo
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 DEMO = yaml.safe_load((ROOT / "demo.yaml").read_text())
 
 
@@ -48,15 +50,18 @@ def test_demo_config_is_the_whole_graph_on_tiny_models():
     assert quant == {"none", "nf4"}  # one LoRA, one QLoRA backbone
     assert DEMO["mixes"] == ["cot", "lema", "cot_matched"]
     assert DEMO["evaluation"]["mixes"] == ["base", *DEMO["mixes"]]
-    assert DEMO["data"]["source"] == "public"  # users' machines download; tests pass --data
+    assert DEMO["data"]["source"] == "embedded"  # offline on every clone
+    # the tiny models warm up on training rows after the demo's own (never its questions)
+    assert all(m["tiny"]["warmup_steps"] > 0 for m in [*DEMO["models"].values()])
+    assert all(b["tiny"]["warmup_steps"] > 0 for b in DEMO["backbones"].values())
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path):
-    if not SHARED.is_dir():
-        pytest.skip(f"needs the shared data folder {SHARED} (GSM8K and MATH originals)")
+def test_demo_end_to_end(tmp_path, monkeypatch):
+    # a download would fail: the demo must not need one
+    monkeypatch.setenv("LEMA_DATA_CACHE", str(tmp_path / "no-downloads"))
     out = tmp_path / "demo"
-    proc = lema_demo("--data", str(SHARED), "--out", str(out), "--cores", "2")
+    proc = lema_demo("--out", str(out), "--cores", "2")
     if proc.returncode != 0:
         logs = "\n".join(
             f"--- {p}\n{p.read_text()[-1500:]}" for p in sorted((out / "logs").rglob("*.log"))
@@ -73,7 +78,24 @@ def test_demo_end_to_end(tmp_path):
         "results/funnel.txt",
     ):
         assert str(out / path) in proc.stdout, path
-    assert re.search(r"gsm8k\s+tiny-qlora\s+lema\s+12\s", proc.stdout), proc.stdout[-2000:]
+    n = DEMO["evaluation"]["limit"]
+    assert re.search(rf"gsm8k\s+tiny-qlora\s+lema\s+{n}\s", proc.stdout), proc.stdout[-2000:]
+    assert "the GSM8K/MATH slice shipped with lema (offline)" in proc.stdout
+    assert not (tmp_path / "no-downloads").exists() or not any(
+        (tmp_path / "no-downloads").iterdir()
+    )
+
+    # the warmed-up models write text the grader reads: the demo's targets, recomputed here
+    # from the artefacts (not from what the demo prints)
+    for task in DEMO["tasks"]:
+        paths = pl.read_parquet(res / task / "paths" / "tiny-generator.parquet")
+        assert paths.height == DEMO["data"]["limit"]["train"] * DEMO["sampling"]["k"]
+        with_answer = paths["pred_answer"].is_not_null().mean() * 100
+        assert with_answer >= demo.TARGETS["paths_with_answer_min"], (task, with_answer)
+        steps = paths["completion"].str.contains("Step 1:").mean() * 100
+        assert steps >= 80, (task, steps)  # step-format paths, not byte noise
+        assert paths["correct"].sum() < paths.height  # mostly wrong: mistakes to correct
+    assert "Readable data" in proc.stdout and "[below target]" not in proc.stdout
 
     # summary.csv: one row per task x backbone x evaluation mix, matching each metrics.json
     with (res / "summary.csv").open(newline="") as fh:
@@ -98,6 +120,7 @@ def test_demo_end_to_end(tmp_path):
         assert metrics["n"] == int(r["n"]) == DEMO["evaluation"]["limit"]
         assert metrics["correct"] == int(r["correct"])
         assert 0.0 <= float(r["pass_at_1"]) <= 100.0
+        assert metrics["no_answer_rate"] <= demo.TARGETS["no_answer_max"], r
 
     # adapters: LoRA and QLoRA (nf4) for every task x mix, trained to max_steps
     for task in DEMO["tasks"]:
@@ -133,7 +156,7 @@ def test_demo_end_to_end(tmp_path):
     assert "accuracy.png" in html
 
     # a second run has nothing to do
-    again = lema_demo("--data", str(SHARED), "--out", str(out), "--cores", "2", "--no-report")
+    again = lema_demo("--out", str(out), "--cores", "2", "--no-report")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -167,4 +190,10 @@ def test_demo_config_switches_to_local_data(tmp_path):
     assert config["data"]["source"] == "local"
     assert config["data"]["local"] == {t: str(tmp_path.resolve() / t) for t in ("gsm8k", "math")}
     assert config["data"]["limit"] == DEMO["data"]["limit"]
-    assert demo.demo_config(ROOT / "demo.yaml", None)["data"]["source"] == "public"
+    assert demo.demo_config(ROOT / "demo.yaml", None)["data"]["source"] == "embedded"
+    assert demo.demo_config(ROOT / "demo.yaml", None, public=True)["data"]["source"] == "public"
+
+
+def test_demo_data_options_exclude_each_other(tmp_path):
+    proc = lema_demo("--public", "--data", str(tmp_path), timeout=120)
+    assert proc.returncode == 2 and "not allowed with argument" in proc.stderr, proc.stderr

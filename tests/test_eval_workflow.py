@@ -22,29 +22,27 @@ import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 BIN = Path(sys.executable).parent
 EVAL_RULES = ["raw_data", "tiny_model", "predict", "eval", "summary", "plot"]
 
 pytestmark = pytest.mark.slow
 
-CONFIG = f"""
+CONFIG = """
 tasks: [gsm8k, math]
 data:
-  source: local
-  local: {{gsm8k: {SHARED / "gsm8k"}, math: {SHARED / "math"}}}
-  limit: {{train: 40, test: 5}}
+  source: embedded
+  limit: {train: 40, test: 5}
 cache: cache/responses.sqlite
 models:
-  gen: {{backend: hf, tiny: true}}
+  gen: {backend: hf, tiny: true}
 generators: [gen]
 corrector: gold
 backbones:
-  tb: {{tiny: {{hidden_size: 32, layers: 1, heads: 2, vocab_size: 400}}}}
+  tb: {tiny: {hidden_size: 32, layers: 1, heads: 2, vocab_size: 400}}
 mixes: [lema]
 evaluation:
   mixes: [base, lema]
-  max_tokens: {{gsm8k: 12, math: 12}}
+  max_tokens: {gsm8k: 12, math: 12}
   batch_size: 4
   limit: 4
 """
@@ -89,8 +87,6 @@ def _make_adapter(model_dir: Path, out: Path) -> None:
 
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory) -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"needs the shared data folder {SHARED}")
     work = tmp_path_factory.mktemp("evalflow")
     for name in ("Snakefile", "rules", "report", "envs"):
         src = ROOT / name

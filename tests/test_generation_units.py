@@ -13,6 +13,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+# EMBEDDED ships with lema; SHARED is the full data, for tests marked @pytest.mark.shared
+from datafiles import EMBEDDED, SHARED
+
 from lema.answers import equivalent, gold_answer, grade
 from lema.correction import judge, parse_correction, training_row
 from lema.cot import gold_cot, to_step_format
@@ -29,8 +32,6 @@ from lema.gold_corrector import (
 )
 from lema.mixes import ContaminationIndex, build_mix, build_pool
 from lema.sampling import PATH_SCHEMA, select_mistakes
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -57,6 +58,7 @@ def test_prompts_have_their_placeholders(name: str, keys: tuple[str, ...]) -> No
     assert "XYZ" in filled and not any("{" + k + "}" in filled for k in keys)
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("task", ["gsm8k", "math"])
 def test_correction_prompt_examples_parse_and_are_right(task: str) -> None:
     """Each of the 4 few-shot corrections parses with our own parser and reaches the answer
@@ -214,6 +216,7 @@ def _perturbed_gsm8k(rows: list[dict], rng: random.Random):
         yield r, ans, j, cot_completion(wrong, final)
 
 
+@pytest.mark.shared
 def test_gold_corrector_gsm8k_real_items() -> None:
     rows = _jsonl(SHARED / "gsm8k" / "train.jsonl")
     rng = random.Random(0)
@@ -231,7 +234,7 @@ def test_gold_corrector_gsm8k_real_items() -> None:
 
 
 def test_gold_corrector_gsm8k_example() -> None:
-    r = _jsonl(SHARED / "gsm8k" / "train.jsonl")[3]  # Julie's 120-page book
+    r = _jsonl(EMBEDDED / "gsm8k" / "train.jsonl")[3]  # Julie's 120-page book
     path = (
         "Step 1: Today Julie read twice as many pages as yesterday, so she read 12 * 2 = 24 pages.\n"  # noqa: E501
         "Step 2: The number of pages left is 120 - 24 = 96.\n"
@@ -244,6 +247,7 @@ def test_gold_corrector_gsm8k_example() -> None:
     assert parsed.final_answer == "42"
 
 
+@pytest.mark.shared
 def test_gold_corrector_math_real_items() -> None:
     rows = _jsonl(SHARED / "math" / "train.jsonl")
     rng = random.Random(1)
@@ -276,7 +280,7 @@ def test_gold_corrector_math_real_items() -> None:
 
 
 def test_gold_corrector_garbage_path_and_no_solution() -> None:
-    r = _jsonl(SHARED / "gsm8k" / "train.jsonl")[0]
+    r = _jsonl(EMBEDDED / "gsm8k" / "train.jsonl")[0]
     raw = gold_correction(r["question"], r["answer"], "72", "zx qv 93 ## blorp", "gsm8k")
     parsed = parse_correction(raw, "gsm8k")
     assert judge(parsed, "72", "gsm8k") == (True, None) and parsed.step_index == 1
@@ -362,13 +366,13 @@ def test_majority_answer() -> None:
 
 # ---------------------------------------------------------------------------- CoT
 def test_gold_cot_formats() -> None:
-    g = _jsonl(SHARED / "gsm8k" / "train.jsonl")[0]
+    g = _jsonl(EMBEDDED / "gsm8k" / "train.jsonl")[0]
     text = gold_cot(g["answer"], "72", "gsm8k")
     assert text == (
         "Step 1: Natalia sold 48/2 = 24 clips in May.\n"
         "Step 2: Natalia sold 48+24 = 72 clips altogether in April and May.\nThe answer is 72."
     )
-    for r in _jsonl(SHARED / "math" / "train.jsonl")[:200]:
+    for r in _jsonl(EMBEDDED / "math" / "train.jsonl"):
         ans = gold_answer(r["solution"], "math")
         if ans is None:
             continue
@@ -381,6 +385,7 @@ def test_gold_cot_formats() -> None:
 
 
 # ---------------------------------------------------------------------------- contamination + mixes
+@pytest.mark.shared
 def test_contamination_index_on_real_data() -> None:
     tests = {f"t{i}": r["question"] for i, r in enumerate(_jsonl(SHARED / "gsm8k" / "test.jsonl"))}
     index = ContaminationIndex(tests, n=5, threshold=0.9)

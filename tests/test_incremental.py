@@ -40,7 +40,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 GEN = "tiny-generator"
 
 pytestmark = pytest.mark.slow
@@ -52,11 +51,12 @@ UPSTREAM_OF_CORRECTIONS = {"raw_data", "tiny_model", "sample_paths", "mistakes",
 def base_config() -> dict:
     config = yaml.safe_load((ROOT / "demo.yaml").read_text())
     config["tasks"] = ["gsm8k"]
-    config["data"] = {
-        "source": "local",
-        "local": {"gsm8k": str(SHARED / "gsm8k"), "math": str(SHARED / "math")},
-        "limit": {"train": 16, "test": 8},
-    }
+    config["data"] = {"source": "embedded", "limit": {"train": 16, "test": 8}}
+    # no warm-up: what reruns does not depend on what the tiny models write (tests/test_demo.py
+    # runs the warm-up), and it would cost a minute per model
+    for entry in [*config["models"].values(), *config["backbones"].values()]:
+        if isinstance(entry.get("tiny"), dict):
+            entry["tiny"]["warmup_steps"] = 0
     config["backbones"] = {"tiny-lora": config["backbones"]["tiny-lora"]}
     config["mixes"] = ["cot", "lema"]
     config["evaluation"].update(mixes=["base", "cot", "lema"], limit=8)
@@ -114,8 +114,6 @@ def write_config(work: Path, config: dict) -> None:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"needs the shared data folder {SHARED} (GSM8K and MATH originals)")
     work = tmp_path_factory.mktemp("incremental")
     (work / "prompts").mkdir()
     shutil.copy(ROOT / "lema" / "prompts" / "correct_gsm8k.txt", work / "prompts")
@@ -181,6 +179,7 @@ def test_added_backbone_builds_only_its_targets(restore):
     config = yaml.safe_load((restore / "config.yaml").read_text())
     demo = yaml.safe_load((ROOT / "demo.yaml").read_text())
     config["backbones"]["tiny-qlora"] = demo["backbones"]["tiny-qlora"]
+    config["backbones"]["tiny-qlora"]["tiny"]["warmup_steps"] = 0  # as in base_config()
     write_config(restore, config)
     jobs = plan(restore)
     assert jobs == Counter(tiny_model=1, train=2, predict=3, eval=3, summary=1, plot=1, all=1), jobs

@@ -117,11 +117,11 @@ def test_profiles_dry_run(tmp_path, profile):
     assert job_counts(out)["train"] == _expected(STUDY)["train"]
 
 
+@pytest.mark.shared
 def test_raw_data_targets_dry_run_with_local_data(tmp_path):
     """`snakemake -n` for the raw-data targets from ../shared/data-style local files."""
-    shared = ROOT.parent / "shared" / "data"
-    if not shared.is_dir():
-        pytest.skip(f"{shared} not present")
+    from datafiles import SHARED as shared
+
     targets = [f"data/raw/{t}/{s}.parquet" for t in ("gsm8k", "math") for s in ("train", "test")]
     proc, _ = snakemake(
         "-n",

@@ -1,4 +1,5 @@
-"""Helpers for the training tests: tiny local models and small mixes from real GSM8K rows.
+"""Helpers for the training tests: tiny local models and small mixes from real GSM8K rows
+(the embedded slice, so they run on every clone).
 
 Models come from ``lema.tiny.build_tiny_model`` (random-init LLaMA, tokenizer trained on the
 fly, no downloads).
@@ -10,10 +11,11 @@ import json
 import re
 from pathlib import Path
 
+from datafiles import EMBEDDED
+
 from lema.formats import cot_completion, cot_prompt
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-GSM8K_TRAIN = SHARED / "gsm8k" / "train.jsonl"
+GSM8K_TRAIN = EMBEDDED / "gsm8k" / "train.jsonl"  # 320 real rows, shipped with lema
 
 
 def gsm8k_rows(n: int, offset: int = 0) -> list[dict]:
@@ -57,7 +59,7 @@ def build_tiny(
     """A tiny random-init LLaMA model + tokenizer in ``folder`` (lema.tiny)."""
     from lema.tiny import build_tiny_model
 
-    texts = [r["prompt"] + r["completion"] for r in mix_rows(500)]
+    texts = [r["prompt"] + r["completion"] for r in mix_rows(320)]
     build_tiny_model(
         folder, texts, hidden_size=hidden, layers=layers, heads=heads, vocab_size=vocab, seed=seed
     )
