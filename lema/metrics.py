@@ -193,6 +193,25 @@ def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- files
 
 
+# columns read as text whatever type a JSONL row gives them (gold 42 and gold "42" agree)
+_TEXT_COLUMNS = ("id", "question", "gold", "completion", "level", "subject")
+
+
+def _read_jsonl_predictions(path: Path) -> pl.DataFrame:
+    """JSONL predictions line by line, so that a bad line is named (file:line)."""
+    from lema.io import read_jsonl
+
+    rows = []
+    for _, row in read_jsonl(path):
+        for col in _TEXT_COLUMNS:
+            if row.get(col) is not None and not isinstance(row[col], str):
+                row[col] = str(row[col])
+        rows.append(row)
+    if not rows:
+        raise DataError(f"{path}: no predictions (the file has no rows)")
+    return pl.from_dicts(rows, infer_schema_length=None)
+
+
 def read_predictions(path: str | Path) -> pl.DataFrame:
     """Read a predictions file (.parquet, .jsonl/.json or .csv); needs completion and gold."""
     path = Path(path)
@@ -203,7 +222,7 @@ def read_predictions(path: str | Path) -> pl.DataFrame:
         if suffix == ".parquet":
             frame = pl.read_parquet(path)
         elif suffix in (".jsonl", ".ndjson"):
-            frame = pl.read_ndjson(path, infer_schema_length=None)
+            frame = _read_jsonl_predictions(path)
         elif suffix == ".json":
             frame = pl.read_json(path, infer_schema_length=None)
         elif suffix in (".csv", ".tsv"):

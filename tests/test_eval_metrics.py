@@ -414,3 +414,36 @@ def test_report_pages(tmp_path):
 @pytest.mark.parametrize("task", ["gsm8k", "math"])
 def test_paper_figures_cover_both_tasks(task):
     assert all(task in figs for figs in PAPER_FIGURES.values())
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"completion": "The answer is 4.", "gold": "4"}', "{oops"], ":2: not valid JSON"),
+        (['{"completion": "x", "gold": "1"}', "", "[1, 2]"], ":3: expected a JSON object"),
+        (['{"completion": "x"}'], "missing column(s) gold"),
+        ([""], "no predictions"),
+    ],
+)
+def test_lema_eval_names_the_file_and_line_of_a_bad_jsonl(tmp_path, capsys, lines, message):
+    path = tmp_path / "outputs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    rc = main(["eval", str(path), "--task", "gsm8k", "--output", str(tmp_path / "m.json")])
+    assert rc == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{path}" in err and message in err, err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_lema_eval_jsonl_gold_as_number_or_text(tmp_path):
+    """JSON numbers in gold / id / level read as text, as the same values written as strings."""
+    path = tmp_path / "outputs.jsonl"
+    rows = [
+        {"id": 1, "completion": "The answer is 42.", "gold": 42},
+        {"id": "b", "completion": "The answer is 7.", "gold": "7", "level": 3},
+        {"id": 3, "completion": "The answer is 5.", "gold": 6},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["eval", str(path), "--task", "gsm8k", "--output", str(tmp_path / "m.json")]) == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert (m["n"], m["correct"]) == (3, 2)

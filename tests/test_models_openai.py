@@ -376,3 +376,38 @@ def test_cache_file_has_no_plaintext_secrets(openai_server, tmp_path, monkeypatc
     generate(spec_for(server), requests(3), cache=tmp_path / "c.sqlite")
     data = b"".join(p.read_bytes() for p in Path(tmp_path).glob("c.sqlite*"))
     assert b"sk-should-not-appear" not in data
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_closed_port_says_connection_refused(tmp_path, capsys):
+    """Nothing listens: the error says so at once, not "no reply within 120 s" (the aiohttp
+    transport reports a refused connect as a timeout)."""
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": "a", "prompt": "hi"}\n')
+    args = ["generate", "--backend", "openai", "--model", "m", "--base-url", url,
+            "--input", str(inp), "--output", str(tmp_path / "o.jsonl"),
+            "--cache", str(tmp_path / "c.sqlite"), "--max-retries", "1"]  # fmt: skip
+    t0 = time.monotonic()
+    assert lema_main(args) == 1
+    err = capsys.readouterr().err
+    assert f"connection refused at {url}" in err and "no reply within" not in err, err
+    assert time.monotonic() - t0 < 30
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_slow_server_still_reads_as_no_reply(openai_server, tmp_path):
+    """The other way: a server that accepts the connection but does not answer in time is
+    a timeout, not a refused connection."""
+    server = openai_server(fault_fn=lambda body, attempt: "slow", slow_s=2.0)
+    spec = spec_for(server, timeout_s=0.3, max_retries=0)
+    with pytest.raises(LemaError, match=r"no reply within 0\.3 s") as info:
+        generate(spec, requests(1), cache=tmp_path / "c.sqlite")
+    assert "refused" not in str(info.value)

@@ -98,6 +98,22 @@ def make_client(spec: dict[str, Any]) -> Any:
 
 
 # ------------------------------------------------------------------------------ helpers
+def connect_failure(exc: BaseException) -> str | None:
+    """ "connection refused" (or "cannot connect: …") when the chain of causes of ``exc`` shows
+    that no connection was made at all, else None. The SDK's aiohttp transport turns a refused
+    connect into a ConnectTimeout, which would otherwise read as "no reply within N s"."""
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(node, OSError) and type(node).__name__ in ("gaierror", "herror"):
+            return f"cannot connect: cannot resolve the host ({node.strerror or node})"
+        node = node.__cause__ or node.__context__
+    return None
+
+
 def retry_after_s(headers: Any) -> float | None:
     """Seconds to wait from Retry-After / retry-after-ms headers, if present."""
     if headers is None:
@@ -205,6 +221,7 @@ async def _run(
 
     client = make_client(spec)
     secret = client.api_key
+    base_url = str(client.base_url).rstrip("/")
     chat = bool(spec.get("chat", True))
     path = "/chat/completions" if chat else "/completions"
     timeout_s = float(spec["timeout_s"])
@@ -299,12 +316,23 @@ async def _run(
                 wait = retry_after_s(exc.response.headers)
             except (openai.APITimeoutError, TimeoutError) as exc:
                 cause = str(getattr(exc, "__cause__", "") or "")
-                if "disconnect" in cause.lower():  # the SDK's aiohttp transport maps it so
+                refused = connect_failure(exc)
+                if refused:  # the aiohttp transport reports a refused connect as a timeout
+                    kind, last = "connection", f"{refused} at {base_url}"
+                elif "disconnect" in cause.lower():  # the SDK's aiohttp transport maps it so
                     kind, last = "connection", f"connection error: {cause[:120]}"
                 else:
                     kind, last = "timeout", f"no reply within {timeout_s:g} s"
             except openai.APIConnectionError as exc:
-                kind, last = "connection", f"connection error: {_error_message(exc, secret)}"
+                refused = connect_failure(exc)
+                kind, last = (
+                    "connection",
+                    (
+                        f"{refused} at {base_url}"
+                        if refused
+                        else f"connection error: {_error_message(exc, secret)}"
+                    ),
+                )
             except Malformed as exc:
                 kind, last = "malformed", f"malformed reply: {exc}"
             stats.fault(kind)
