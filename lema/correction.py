@@ -37,7 +37,7 @@ from lema.genutil import (
     is_gold,
     load_prompt,
     make_request,
-    parse_spec,
+    model_call,
     read_table,
     render,
     stats_path_for,
@@ -329,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
     mistakes = read_table(
         args.mistakes, required=("path_id", "question_id", "question", "gold_answer", "path")
     )
-    spec = parse_spec(args.spec)
+    spec, cache = model_call(args)
     rows, funnel, usage = correct_mistakes(
         mistakes,
         args.task,
@@ -337,7 +337,7 @@ def run(args: argparse.Namespace) -> int:
         prompt=args.prompt or f"correct_{args.task}.txt",
         temperature=args.temperature,
         max_tokens=args.max_tokens,
-        cache=args.cache,
+        cache=cache,
         seed=args.seed,
         progress=args.progress,
     )

@@ -27,8 +27,8 @@ from lema.genutil import (
     add_model_call_arguments,
     clean_path,
     is_gold,
+    model_call,
     norm_ws,
-    parse_spec,
     read_table,
     solve_questions,
     stats_path_for,
@@ -175,16 +175,17 @@ def run(args: argparse.Namespace) -> int:
     questions = questions.filter(
         pl.col("answer").is_not_null() & (pl.col("answer").str.strip_chars() != "")
     )
+    spec, cache = model_call(args)
     rows, funnel, usage = build_cot(
         questions,
         args.task,
-        parse_spec(args.spec) if args.spec else None,
+        spec,
         n=args.n,
         prompt=args.prompt or f"cot_{args.task}.txt",
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         seed=args.seed,
-        cache=args.cache,
+        cache=cache,
         progress=args.progress,
     )
     write_table(args.output, rows, COT_SCHEMA)

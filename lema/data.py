@@ -641,19 +641,26 @@ def rule_local(config: dict[str, Any], task: str) -> str:
 
 def rule_source_args(config: dict[str, Any], task: str) -> list[str]:
     """`lema data` options naming the source of ``task`` (rules/data.smk): a list, so that
-    an empty value can never vanish from the shell command and shift the options."""
-    source = config["data"]["source"]
-    if source == "local":
-        return ["--source", "local", "--local", rule_local(config, task)]
-    return ["--source", source]
+    an empty value can never vanish from the shell command and shift the options. A local
+    folder is not named here: it is a place, passed through ``--operational``."""
+    rule_local(config, task)  # a local source without a path fails here, naming the key
+    return ["--source", config["data"]["source"]]
 
 
 def rule_source_content(config: dict[str, Any], task: str, split: str) -> str:
-    """For the embedded source, the sha256 of the file read (a param: an upgrade of the
-    shipped slice rebuilds the table; where the package lives does not)."""
-    if config["data"]["source"] != "embedded":
-        return ""
-    return sha256_file(embedded_file(task, split))
+    """The content the table is built from, as a param: the sha256 of the embedded file, or
+    of the local file/folder read (so editing it rebuilds the table, while moving or
+    touching it does not); "" for the public source (pinned by checksum in this file)."""
+    from lema.operational import content_sha256
+
+    source = config["data"]["source"]
+    if source == "embedded":
+        return content_sha256(embedded_file(task, split))
+    if source == "local":
+        return "|".join(
+            content_sha256(p) for p in local_inputs(task, split, rule_local(config, task))
+        )
+    return ""
 
 
 def rule_filters(config: dict[str, Any], task: str, split: str) -> list[str]:
@@ -687,6 +694,12 @@ def add_arguments(parser) -> None:  # noqa: ANN001
     parser.add_argument("--split", required=True, choices=SPLITS)
     parser.add_argument("--source", default="public", choices=SOURCES)
     parser.add_argument("--local", default=None, help="local path (data.local.<task>)")
+    parser.add_argument(
+        "--operational",
+        default=None,
+        help="JSON of settings that change no output; with --source local and no --local, "
+        "its data_local.<task> is the path (what the rules pass: lema.operational)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="keep the first N rows")
     parser.add_argument(
         "--skip", type=int, default=0, help="pass over the first N rows (before --limit)"
@@ -714,11 +727,16 @@ def run(args) -> int:  # noqa: ANN001
             raise ConfigError(
                 f"config key 'data.math_levels': expected integers 1-5, got {args.math_levels!r}"
             ) from None
+    local = args.local
+    if args.source == "local" and not local:
+        from lema import operational
+
+        local = operational.parse(args.operational).get("data_local", {}).get(args.task)
     frame = build_table(
         args.task,
         args.split,
         args.source,
-        args.local or None,
+        local or None,
         limit=args.limit,
         skip=args.skip,
         math_subjects=subjects,

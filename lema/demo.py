@@ -132,6 +132,9 @@ def snakemake_command(out: Path, cores: int, extra: list[str]) -> list[str]:
         "--cores",
         str(cores),
         "--rerun-incomplete",
+        # checksums of inputs up to 2 GB: a rerun that writes the same bytes cascades nowhere
+        "--max-checksum-file-size",
+        "2GB",
         "--set-threads",
         *(f"{rule}=1" for rule in SINGLE_THREADED),
         "--quiet",

@@ -235,6 +235,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="decode everything, read and write no cache"
     )
+    parser.add_argument(
+        "--operational",
+        default=None,
+        help="JSON of settings that change no output (cache, endpoint, batch size): what the "
+        "rules pass instead of params (lema.operational)",
+    )
     parser.add_argument("--stats", default=None, help="write decoding stats JSON here")
     parser.add_argument("--workers", type=int, default=None, help="grading processes")
     parser.add_argument(
@@ -244,11 +250,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lema import operational
+
+    ops = operational.parse(args.operational)
     if args.spec:
         try:
             spec = json.loads(args.spec)
         except json.JSONDecodeError as exc:
             raise LemaError(f"--spec is not valid JSON ({exc.msg})") from None
+        spec = operational.with_operational(spec, ops, evaluation=True)
     else:
         if not args.model:
             raise LemaError("pass --model (or --spec)")
@@ -271,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         args.output,
         limit=args.limit,
         max_tokens=max_tokens,
-        cache=False if args.no_cache else args.cache,
+        cache=False if args.no_cache else operational.cache_path(args.cache, ops),
         workers=args.workers,
         grade_timeout_s=args.grade_timeout,
         stats=args.stats,

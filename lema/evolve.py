@@ -41,8 +41,8 @@ from lema.genutil import (
     is_gold,
     load_prompt,
     make_request,
+    model_call,
     norm_words,
-    parse_spec,
     read_table,
     render,
     solve_questions,
@@ -247,10 +247,11 @@ def run(args: argparse.Namespace) -> int:
         for p in args.corrections
     ]
     corrections = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    spec, cache = model_call(args)
     rows, funnel, usage = evolve(
         corrections,
         args.task,
-        parse_spec(args.spec),
+        spec,
         prompt=args.prompt or f"evolve_{args.task}.txt",
         cot_prompt=args.cot_prompt or f"cot_{args.task}.txt",
         new_per_seed=args.new_per_seed,
@@ -260,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         seed=args.seed,
-        cache=args.cache,
+        cache=cache,
         progress=args.progress,
     )
     write_table(args.output, rows, EVOLVED_SCHEMA)

@@ -72,6 +72,16 @@ def parse_spec(spec: str | dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def model_call(args: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The model spec (``--spec`` with ``--operational``'s knobs merged back in) and the
+    response cache path of a model-calling command."""
+    from lema import operational
+
+    ops = operational.parse(getattr(args, "operational", None))
+    spec = operational.with_operational(parse_spec(args.spec), ops) if args.spec else None
+    return spec, operational.cache_path(args.cache, ops)
+
+
 def is_gold(spec: dict[str, Any]) -> bool:
     return spec.get("backend") == "gold"
 
@@ -284,6 +294,12 @@ def add_model_call_arguments(parser: Any, temperature: float, max_tokens: int = 
     parser.add_argument("--max-tokens", type=int, default=max_tokens)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default=None, help="response cache path")
+    parser.add_argument(
+        "--operational",
+        default=None,
+        help="JSON of settings that change no output (cache path, model knobs): what the rules "
+        "pass instead of params (lema.operational)",
+    )
     parser.add_argument("--output", required=True)
     parser.add_argument("--stats", default=None)
     parser.add_argument("--progress", action="store_true")

@@ -33,8 +33,8 @@ from lema.genutil import (
     is_gold,
     load_prompt,
     make_request,
+    model_call,
     norm_ws,
-    parse_spec,
     read_table,
     render,
     stats_path_for,
@@ -217,6 +217,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prompt", default=None, help="prompt file (default sample_{task}.txt)")
     parser.add_argument("--cache", default=None, help="response cache path")
+    parser.add_argument(
+        "--operational",
+        default=None,
+        help="JSON of settings that change no output (cache path, model knobs; lema.operational)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="grading worker processes")
     parser.add_argument("--paths", help="(mistakes) the graded paths parquet")
     parser.add_argument("--max-per-question", type=int, default=None)
@@ -243,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.questions or not args.spec:
         raise LemaError("--questions and --spec are required")
-    spec = parse_spec(args.spec)
+    spec, cache = model_call(args)
     questions = load_questions(args.questions)
     rows, funnel, usage = sample_paths(
         questions,
@@ -255,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         seed=args.seed,
         prompt=args.prompt or f"sample_{args.task}.txt",
-        cache=args.cache,
+        cache=cache,
         workers=max(1, min(args.threads, os.cpu_count() or 1)),
         progress=args.progress,
     )

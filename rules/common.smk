@@ -230,7 +230,7 @@ def predict_spec(wildcards):
         spec = decode_spec(config, wildcards.task, b, wildcards.mix, _eval_model(b))
     except ConfigError as exc:
         sys.exit(f"lema: config error: {exc}")
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return json.dumps(_result_spec(spec), sort_keys=True, separators=(",", ":"))
 
 
 def predict_max_tokens(wildcards):
@@ -273,6 +273,9 @@ def predict_runtime(wildcards):
 # (decontaminated rows) and results/{task}/train/{mix}.jsonl; a `.stats.json` beside each.
 from lema.config import model_spec as _model_spec
 from lema.genutil import prompt_path as _prompt_path
+from lema.operational import content_sha256 as _content_sha256
+from lema.operational import operational as _operational
+from lema.operational import result_spec as _result_spec
 
 GENERATORS = list(config["generators"])
 GENERATOR_PATTERN = "|".join(re.escape(g) for g in sorted(GENERATORS, key=len, reverse=True))
@@ -294,9 +297,21 @@ def _spec(name):
 
 
 def model_spec_json(name):
-    """A model's spec as canonical JSON: a rule param, so a spec change reruns its outputs
-    (and nothing else; reruns that change nothing are free through the response cache)."""
-    return json.dumps(_spec(name), sort_keys=True, separators=(",", ":"))
+    """A model's spec as canonical JSON, without its operational keys (lema.operational): a
+    rule param, so a spec change reruns its outputs, and a knob such as concurrency does not."""
+    return json.dumps(_result_spec(_spec(name)), sort_keys=True, separators=(",", ":"))
+
+
+def _all_model_specs():
+    names = set(config.get("models", {})) | set(GENERATORS) | {CORRECTOR}
+    return {name: _spec(name) for name in names}
+
+
+# Places and knobs (cache path, model knobs, endpoints, local data folders) reach every
+# command as one JSON in $LEMA_OPERATIONAL (`--operational "$LEMA_OPERATIONAL"`), never as a
+# param, so changing them reruns nothing. Set here, at parse time: a cluster job parses the
+# Snakefile again on its node, so it is set there too.
+os.environ.update(LEMA_OPERATIONAL=_operational(config, _all_model_specs()))
 
 
 def model_inputs(name):
@@ -331,10 +346,18 @@ def cot_table(task):
     return f"results/{task}/cot/cot.parquet"
 
 
-def prompt_file(section, task):
-    """The absolute path of a configured prompt (an input: editing it reruns its stage)."""
+def prompt_name(section, task):
+    """A configured prompt as written in the config (a packaged prompt's name, or the user's
+    path): a stable string for the shell, whichever folder the checkout lives in."""
+    prompt_sha256(section, task)  # an unknown prompt fails here, naming the key
+    return config[section]["prompt"][task]
+
+
+def prompt_sha256(section, task):
+    """The prompt's content (a param): editing it reruns its stage; moving the checkout or
+    touching the file does not."""
     try:
-        return str(_prompt_path(config[section]["prompt"][task]))
+        return _content_sha256(_prompt_path(config[section]["prompt"][task]))
     except ConfigError as exc:
         sys.exit(f"lema: config error: {section}.prompt.{task}: {exc}")
 
@@ -347,7 +370,6 @@ def mix_targets():
 def _sample_inputs(wildcards, questions):
     return {
         "questions": questions,
-        "prompt": prompt_file("sampling", wildcards.task),
         "model": model_inputs(wildcards.generator),
     }
 
@@ -379,7 +401,6 @@ def max_mistakes_arg(wildcards):
 
 def correct_inputs(wildcards):
     return {
-        "prompt": prompt_file("correction", wildcards.task),
         "model": model_inputs(CORRECTOR),
     }
 
@@ -387,8 +408,6 @@ def correct_inputs(wildcards):
 def evolve_inputs(wildcards):
     return {
         "corrections": [gen_table(wildcards.task, "original", "corrections", g) for g in GENERATORS],
-        "prompt": prompt_file("evolution", wildcards.task),
-        "cot_prompt": prompt_file("cot", wildcards.task),
         "model": model_inputs(CORRECTOR),
     }
 
@@ -401,7 +420,6 @@ def max_seeds_arg(wildcards):
 def cot_inputs(wildcards):
     return {
         "questions": raw_table(wildcards.task, "train"),
-        "prompt": prompt_file("cot", wildcards.task),
         "model": model_inputs(CORRECTOR),
     }
 

@@ -12,10 +12,11 @@ rule correct:
         stats="results/{task}/corrections/{generator}.stats.json",
     params:
         spec=corrector_spec,
+        prompt=lambda wc: prompt_name("correction", wc.task),
+        prompt_sha256=lambda wc: prompt_sha256("correction", wc.task),
         temperature=config["correction"]["temperature"],
         max_tokens=config["correction"]["max_tokens"],
         seed=config["correction"]["seed"],
-        cache=config["cache"],
     log:
         "logs/correct/{task}/{generator}.log",
     benchmark:
@@ -24,8 +25,8 @@ rule correct:
         "../envs/generate.yaml"
     shell:
         "lema correct --task {wildcards.task} --mistakes {input.mistakes:q} --spec {params.spec:q}"
-        " --prompt {input.prompt:q} --temperature {params.temperature}"
-        " --max-tokens {params.max_tokens} --seed {params.seed} --cache {params.cache:q}"
+        " --prompt {params.prompt:q} --temperature {params.temperature}"
+        " --max-tokens {params.max_tokens} --seed {params.seed} --operational \"$LEMA_OPERATIONAL\""
         " --output {output.corrections:q} --stats {output.stats:q} > {log:q} 2>&1"
 
 

@@ -10,11 +10,12 @@ rule cot:
         stats="results/{task}/cot/cot.stats.json",
     params:
         spec=corrector_spec,
+        prompt=lambda wc: prompt_name("cot", wc.task),
+        prompt_sha256=lambda wc: prompt_sha256("cot", wc.task),
         n=config["cot"]["corrector_paths"],
         temperature=config["cot"]["temperature"],
         max_tokens=config["cot"]["max_tokens"],
         seed=config["cot"]["seed"],
-        cache=config["cache"],
     log:
         "logs/cot/{task}.log",
     benchmark:
@@ -23,6 +24,6 @@ rule cot:
         "../envs/generate.yaml"
     shell:
         "lema cot --task {wildcards.task} --questions {input.questions:q} --spec {params.spec:q}"
-        " --n {params.n} --prompt {input.prompt:q} --temperature {params.temperature}"
-        " --max-tokens {params.max_tokens} --seed {params.seed} --cache {params.cache:q}"
+        " --n {params.n} --prompt {params.prompt:q} --temperature {params.temperature}"
+        " --max-tokens {params.max_tokens} --seed {params.seed} --operational \"$LEMA_OPERATIONAL\""
         " --output {output.cot:q} --stats {output.stats:q} > {log:q} 2>&1"

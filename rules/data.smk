@@ -1,17 +1,11 @@
 # rules/data.smk — raw GSM8K / MATH tables: data/raw/{task}/{split}.parquet (README: "Data"),
 # and the tiny models' warm-up rows: data/warmup/{task}.parquet (README: "The demo").
-# Every data.* setting that shapes a table is a param, so changing it reruns that table;
-# with data.source: local the files read are inputs, so editing them reruns it too; with
-# data.source: embedded the shipped file's sha256 is a param.
+# Every data.* setting that shapes a table is a param, so changing it reruns that table; so is
+# the sha256 of what a local or embedded source reads, so editing a file reruns it, while
+# moving the data folder or touching a file reruns nothing (the folder itself is a place: it
+# reaches `lema data` through --operational, not through params).
 # The logic lives in lema/data.py (`lema data`); these rules only wire paths and settings.
-from lema.data import (
-    local_inputs,
-    normalize_subjects,
-    rule_filters,
-    rule_local,
-    rule_source_args,
-    rule_source_content,
-)
+from lema.data import normalize_subjects, rule_filters, rule_source_args, rule_source_content
 
 try:
     normalize_subjects(config["data"]["math_subjects"])  # an unknown subject fails here
@@ -20,8 +14,6 @@ except ConfigError as exc:
 
 
 rule raw_data:
-    input:
-        lambda wc: local_inputs(wc.task, wc.split, rule_local(config, wc.task)),
     output:
         "data/raw/{task}/{split}.parquet",
     params:
@@ -34,12 +26,11 @@ rule raw_data:
         "../envs/data.yaml"
     shell:
         "lema data --task {wildcards.task:q} --split {wildcards.split:q}"
-        " {params.source:q} {params.filters:q} --out {output:q} > {log:q} 2>&1"
+        " {params.source:q} {params.filters:q} --operational \"$LEMA_OPERATIONAL\""
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule warmup_data:
-    input:
-        lambda wc: local_inputs(wc.task, "train", rule_local(config, wc.task)),
     output:
         "data/warmup/{task}.parquet",
     params:
@@ -52,4 +43,5 @@ rule warmup_data:
         "../envs/data.yaml"
     shell:
         "lema data --task {wildcards.task:q} --split train"
-        " {params.source:q} {params.rows:q} --out {output:q} > {log:q} 2>&1"
+        " {params.source:q} {params.rows:q} --operational \"$LEMA_OPERATIONAL\""
+        " --out {output:q} > {log:q} 2>&1"

@@ -20,7 +20,6 @@ rule predict:
         spec=predict_spec,
         max_tokens=predict_max_tokens,
         limit=predict_limit,
-        cache=config["cache"],
         grade_timeout=config["evaluation"]["grade_timeout_s"],
     wildcard_constraints:
         mix="base|cot|lema|cot_matched",
@@ -39,7 +38,7 @@ rule predict:
     shell:
         "OMP_NUM_THREADS={threads} lema predict --task {wildcards.task:q} --test {input.test:q}"
         " --spec {params.spec:q} --max-tokens {params.max_tokens} {params.limit}"
-        " --cache {params.cache:q} --workers {threads} --grade-timeout {params.grade_timeout}"
+        " --operational \"$LEMA_OPERATIONAL\" --workers {threads} --grade-timeout {params.grade_timeout}"
         " --stats {output.stats:q} --output {output.predictions:q} > {log:q} 2>&1"
 
 

@@ -13,6 +13,10 @@ rule evolve_questions:
         stats="results/{task}/evolved/questions.stats.json",
     params:
         spec=corrector_spec,
+        prompt=lambda wc: prompt_name("evolution", wc.task),
+        prompt_sha256=lambda wc: prompt_sha256("evolution", wc.task),
+        cot_prompt=lambda wc: prompt_name("cot", wc.task),
+        cot_prompt_sha256=lambda wc: prompt_sha256("cot", wc.task),
         new_per_seed=config["evolution"]["new_per_seed"],
         max_seeds=max_seeds_arg,
         votes=config["evolution"]["votes"],
@@ -20,7 +24,6 @@ rule evolve_questions:
         temperature=config["evolution"]["temperature"],
         max_tokens=config["evolution"]["max_tokens"],
         seed=config["evolution"]["seed"],
-        cache=config["cache"],
     log:
         "logs/evolve_questions/{task}.log",
     benchmark:
@@ -29,8 +32,8 @@ rule evolve_questions:
         "../envs/generate.yaml"
     shell:
         "lema evolve --task {wildcards.task} --corrections {input.corrections:q} --spec {params.spec:q}"
-        " --prompt {input.prompt:q} --cot-prompt {input.cot_prompt:q}"
+        " --prompt {params.prompt:q} --cot-prompt {params.cot_prompt:q}"
         " --new-per-seed {params.new_per_seed} {params.max_seeds} --votes {params.votes}"
         " --min-agreement {params.min_agreement} --temperature {params.temperature}"
-        " --max-tokens {params.max_tokens} --seed {params.seed} --cache {params.cache:q}"
+        " --max-tokens {params.max_tokens} --seed {params.seed} --operational \"$LEMA_OPERATIONAL\""
         " --output {output.questions:q} --stats {output.stats:q} > {log:q} 2>&1"

@@ -11,12 +11,13 @@ rule sample_paths:
         stats="results/{task}/paths/{generator}.stats.json",
     params:
         spec=generator_spec,
+        prompt=lambda wc: prompt_name("sampling", wc.task),
+        prompt_sha256=lambda wc: prompt_sha256("sampling", wc.task),
         k=config["sampling"]["k"],
         temperature=config["sampling"]["temperature"],
         top_p=config["sampling"]["top_p"],
         max_tokens=sample_max_tokens,
         seed=config["sampling"]["seed"],
-        cache=config["cache"],
     threads: 2
     log:
         "logs/sample_paths/{task}/{generator}.log",
@@ -26,9 +27,9 @@ rule sample_paths:
         "../envs/generate.yaml"
     shell:
         "lema sample --task {wildcards.task} --questions {input.questions:q} --spec {params.spec:q}"
-        " --prompt {input.prompt:q} --k {params.k} --temperature {params.temperature}"
+        " --prompt {params.prompt:q} --k {params.k} --temperature {params.temperature}"
         " --top-p {params.top_p} --max-tokens {params.max_tokens} --seed {params.seed}"
-        " --cache {params.cache:q} --threads {threads}"
+        " --operational \"$LEMA_OPERATIONAL\" --threads {threads}"
         " --output {output.paths:q} --stats {output.stats:q} > {log:q} 2>&1"
 
 

@@ -10,6 +10,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -639,7 +640,8 @@ def test_rule_source_args_never_drop_an_empty_value():
     config["data"]["source"] = "embedded"
     assert data.rule_source_args(config, "math") == ["--source", "embedded"]
     config["data"] = {"source": "local", "local": {"gsm8k": "/d/gsm8k", "math": None}}
-    assert data.rule_source_args(config, "gsm8k") == ["--source", "local", "--local", "/d/gsm8k"]
+    # the folder is a place: it travels in --operational, never in the params
+    assert data.rule_source_args(config, "gsm8k") == ["--source", "local"]
     with pytest.raises(ConfigError, match=r"'data.local.math': a path is required"):
         data.rule_source_args(config, "math")
 
@@ -705,3 +707,33 @@ def test_snakemake_public_source_builds_from_a_mirror(tmp_path):
     for split in ("train", "test"):
         built = data.read_raw(work / "data" / "raw" / "gsm8k" / f"{split}.parquet")
         assert built.equals(_shared_table("gsm8k", split).head(3))
+
+
+def test_local_data_moved_or_touched_plans_nothing_edited_rebuilds(tmp_path):
+    """A local source's folder is a place (it reaches `lema data` through --operational), its
+    content is a param (sha256): moving the folder or touching its files plans no job; editing
+    a file rebuilds exactly the table read from it."""
+    here = tmp_path / "data-a"
+    shutil.copytree(data.EMBEDDED_DIR, here)
+    work = tmp_path / "work"
+
+    def local(folder: Path) -> str:
+        spec = {"gsm8k": str(folder / "gsm8k"), "math": str(folder / "math")}
+        return json.dumps({"source": "local", "local": spec, "limit": {"train": 6, "test": 4}})
+
+    proc = _snakemake(work, "--cores", "2", "--config", f"data={local(here)}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    there = tmp_path / "moved" / "data-b"
+    there.parent.mkdir()
+    here.rename(there)
+    for f in there.rglob("*.jsonl"):
+        os.utime(f, (f.stat().st_atime + 60, f.stat().st_mtime + 60))
+    proc = _snakemake(work, "-n", "--config", f"data={local(there)}")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    test_file = there / "gsm8k" / "test.jsonl"
+    test_file.write_text(test_file.read_text().replace("Janet", "Janice", 1))
+    proc = _snakemake(work, "-n", "--config", f"data={local(there)}")
+    out = proc.stdout + proc.stderr
+    assert re.search(r"raw_data\s+1\b", out), out[-2000:]
+    planned = re.findall(r"^\s+output: (\S+)", out, flags=re.M)
+    assert planned == ["data/raw/gsm8k/test.parquet"], planned

@@ -65,15 +65,19 @@ def base_config() -> dict:
     return config
 
 
-def snakemake(work: Path, *args: str, timeout: int = 900, **popen) -> subprocess.CompletedProcess:
+def snakemake(
+    work: Path, *args: str, timeout: int = 900, snakefile: Path | None = None, **popen
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "LEMA_TEST_KEY": "sk-test-not-a-secret",
     }
+    if not any(a.startswith("--max-checksum-file-size") for a in args):
+        args = ("--max-checksum-file-size", "2GB", *args)  # as the profiles and `lema demo`
     cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile or ROOT / "Snakefile"),
         "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "2",
         "--set-threads", "train=1", "predict=1", "eval=1", "sample_paths=1", *args,
     ]  # fmt: skip
@@ -90,9 +94,9 @@ def build(work: Path, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def plan(work: Path, *args: str) -> Counter:
+def plan(work: Path, *args: str, snakefile: Path | None = None) -> Counter:
     """The jobs `snakemake -n` would run, per rule (empty when there is nothing to do)."""
-    proc = snakemake(work, "-n", *args)
+    proc = snakemake(work, "-n", *args, snakefile=snakefile)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     if "Nothing to be done" in out:
@@ -187,6 +191,114 @@ def test_added_backbone_builds_only_its_targets(restore):
     for line in re.findall(r"output: (.*)", detail):
         if "/adapters/" in line or "/eval/" in line or "results/models/" in line:
             assert "tiny-qlora" in line, line
+
+
+# ---- non-changes: places, clocks and knobs rerun nothing -----------------------------------
+def _checkout_copy(dest: Path) -> Path:
+    """This checkout copied elsewhere (a clone of the same commit): Snakemake puts the
+    Snakefile's folder first on sys.path, so the rules import the copy's `lema`, with its own
+    prompts and embedded data at new absolute paths."""
+    for name in ("Snakefile", "rules", "report", "envs", "lema"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dest / name)
+    return dest / "Snakefile"
+
+
+def test_checkout_copy_is_what_the_rules_import(tmp_path):
+    snakefile = _checkout_copy(tmp_path)
+    (tmp_path / "probe.smk").write_text(
+        "import lema\nprint('LEMA-FROM', lema.__file__)\n"
+        "rule probe:\n    output: 'o'\n    shell: 'touch {output}'\n"
+    )
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(tmp_path / "probe.smk"),
+         "--directory", str(tmp_path / "w")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert f"LEMA-FROM {tmp_path / 'lema' / '__init__.py'}" in proc.stdout, proc.stdout
+    assert snakefile.parent == tmp_path
+
+
+def test_moved_checkout_plans_nothing(restore, tmp_path):
+    assert plan(restore, snakefile=_checkout_copy(tmp_path)) == Counter()
+
+
+def test_workspace_copied_elsewhere_plans_nothing(restore, tmp_path):
+    copy = copy_workspace(restore, tmp_path / "elsewhere")
+    assert plan(copy) == Counter()
+
+
+def test_touched_prompt_and_data_files_plan_nothing(restore):
+    """Every prompt and data file the graph reads by name, touched without a change."""
+    from lema.data import EMBEDDED_DIR
+    from lema.genutil import PROMPTS_DIR
+
+    files = [
+        restore / "prompts" / "correct_gsm8k.txt",
+        *PROMPTS_DIR.glob("*.txt"),
+        *EMBEDDED_DIR.glob("*/*.jsonl"),
+    ]
+    saved = {f: f.stat() for f in files}
+    try:
+        later = time.time() + 60
+        for f in files:
+            os.utime(f, (later, later))
+        assert plan(restore) == Counter()
+    finally:
+        for f, st in saved.items():
+            os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+KNOBS = {
+    "generator concurrency": ("models", GEN, "concurrency", 3),
+    "generator timeout": ("models", GEN, "timeout_s", 7.5),
+    "generator retries": ("models", GEN, "max_retries", 1),
+    "generator spending cap": ("models", GEN, "max_cost_usd", 5.0),
+    "generator endpoint": ("models", GEN, "base_url", "http://127.0.0.1:9/v1"),
+    "generator key variable": ("models", GEN, "api_key_env", "OTHER_KEY"),
+    "generator batch size": ("models", GEN, "batch_size", 3),
+    "evaluation batch size": ("evaluation", None, "batch_size", 2),
+    "evaluation concurrency": ("evaluation", None, "concurrency", 2),
+    "evaluation endpoint": ("evaluation", None, "base_url", "http://127.0.0.1:9/v1"),
+}
+
+
+@pytest.mark.parametrize("knob", list(KNOBS))
+def test_operational_knob_plans_nothing(restore, knob):
+    section, name, key, value = KNOBS[knob]
+    config = yaml.safe_load((restore / "config.yaml").read_text())
+    entry = config[section][name] if name else config[section]
+    assert entry.get(key) != value
+    entry[key] = value
+    write_config(restore, config)
+    assert plan(restore) == Counter(), knob
+
+
+def test_cache_pointed_at_a_copy_plans_nothing(restore, tmp_path):
+    config = yaml.safe_load((restore / "config.yaml").read_text())
+    copy = tmp_path / "cache-copy" / "responses.sqlite"
+    shutil.copytree((restore / config["cache"]).parent, copy.parent)
+    config["cache"] = str(copy)
+    write_config(restore, config)
+    assert plan(restore) == Counter()
+
+
+def test_identical_rerun_does_not_cascade(restore):
+    """An upstream job forced to rerun writes the same bytes: nothing downstream reruns, as
+    long as its output is under --max-checksum-file-size (the profiles raise it to 2 GB).
+    Emulating an output over the limit (a limit below its size) shows what the raise is for:
+    without the checksum, the newer mtime alone reruns everything downstream."""
+    table = restore / "data" / "raw" / "gsm8k" / "train.parquet"
+    before = table.read_bytes()
+    build(restore, "--forcerun", "raw_data", "--", "data/raw/gsm8k/train.parquet")
+    assert table.read_bytes() == before  # byte-deterministic
+    assert plan(restore) == Counter()
+    over = plan(restore, "--max-checksum-file-size", str(len(before) // 2))
+    assert over["sample_paths"] == 1 and over["train"] == 2, over
 
 
 # ---- kills ------------------------------------------------------------------------------
