@@ -50,20 +50,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPES: dict[str, dict[str, int]] = {
-    "tiny": {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 4, "inter": 128, "vocab": 2000},
-    # TinyLlama-1.1B's shape
-    "1b": {"hidden": 2048, "layers": 22, "heads": 32, "kv_heads": 4, "inter": 5632, "vocab": 32000},
-    # LLaMA-2-7B's shape
-    "7b": {
-        "hidden": 4096,
-        "layers": 32,
-        "heads": 32,
-        "kv_heads": 32,
-        "inter": 11008,
-        "vocab": 32000,
-    },
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from training import SHAPES, adapter_figures, mix_rows  # noqa: E402  (benchmarks/training.py)
+from training import build_model as _build_model  # noqa: E402
+
 # microsoft/LEMA training_code/llama_2_70b_gsm8k.sh: source 512 + target 512, 6 per device
 SEQ_LEN = 1024
 PER_DEVICE_BATCH = 6
@@ -102,53 +92,12 @@ def matmul_tflops(device: str) -> float | None:
     return round(10 * 2 * 8192**3 / (time.perf_counter() - start) / 1e12, 1)
 
 
-def mix_rows(n: int) -> list[dict[str, str]]:
-    """prompt/completion rows in lema's CoT format from the embedded GSM8K slice (read as
-    JSONL: the train phase runs without polars, which it does not carry)."""
-    from lema.formats import cot_completion, cot_prompt
-    from lema.io import read_jsonl
-
-    rows = []
-    for _, r in read_jsonl(ROOT / "lema" / "embedded_data" / "gsm8k" / "train.jsonl"):
-        if len(rows) >= n:
-            break
-        body, answer = r["answer"].split("####")
-        steps = [re.sub(r"<<[^>]*>>", "", s) for s in body.strip().splitlines() if s.strip()]
-        rows.append(
-            {"prompt": cot_prompt(r["question"]), "completion": cot_completion(steps, answer)}
-        )
-    return rows
-
-
 def build_model(folder: Path, shape: dict[str, int], texts: list[str], device: str) -> int:
-    """A random-init LlamaForCausalLM of ``shape`` (bf16 on CUDA) and a tokenizer trained on
-    ``texts``, saved to ``folder``; returns the parameter count."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from lema.tiny import train_tokenizer
-
-    tok = train_tokenizer(texts, min(shape["vocab"], 8000))
-    config = LlamaConfig(
-        vocab_size=max(shape["vocab"], len(tok)),
-        hidden_size=shape["hidden"],
-        intermediate_size=shape["inter"],
-        num_hidden_layers=shape["layers"],
-        num_attention_heads=shape["heads"],
-        num_key_value_heads=shape["kv_heads"],
-        max_position_embeddings=4096,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    with torch.device(device):
-        model = LlamaForCausalLM(config).to(dtype)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return sum(p.numel() for p in model.parameters())
+    """benchmarks/training.py's random-init model of ``shape`` (bf16 from 1B up, on CUDA
+    when there is one) saved to ``folder``; returns the parameter count."""
+    del device  # training.build_model places it on CUDA when present
+    _build_model(folder, shape, texts)
+    return int((folder / "params.txt").read_text())
 
 
 def flops_per_token(shape: dict[str, int], params: int, seq: int) -> float:
@@ -195,24 +144,7 @@ def run_train(model: Path, mix: Path, work: Path, quant: str, steps: int) -> dic
     )
     if proc.returncode != 0:
         raise SystemExit(f"{quant}: lema train failed:\n{proc.stderr[-4000:]}")
-    m = json.loads((out / "metrics.json").read_text())
-    s = json.loads((out / "settings.json").read_text())
-    losses = [p["loss"] for p in m["loss_curve"]]
-    return {
-        "quant": quant,
-        "compute_dtype": s["runtime"]["compute_dtype"],
-        "optimizer": s["runtime"]["optimizer"],
-        "steps": m["global_step"],
-        "tokens": m["tokens_seen"],
-        "train_time_s": m["train_time_s"],
-        "tokens_per_s": m["tokens_per_s"],
-        "peak_gpu_allocated_mb": m.get("peak_gpu_allocated_mb"),
-        "peak_gpu_reserved_mb": m.get("peak_gpu_reserved_mb"),
-        "peak_rss_mb": m["peak_rss_mb"],
-        "loss_first": losses[0],
-        "loss_last": losses[-1],
-        "device": m["device"],
-    }
+    return adapter_figures(out, quant)
 
 
 def resume_check(model: Path, mix: Path, work: Path, quant: str) -> dict[str, Any]:

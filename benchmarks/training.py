@@ -25,11 +25,21 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
+# the slice of real GSM8K that ships with lema: it travels to a GPU machine with the tree
+DATA = ROOT / "lema" / "embedded_data" / "gsm8k" / "train.jsonl"
 SHAPES = {
     "tiny": {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 4, "inter": 128, "vocab": 2000},
     "small": {"hidden": 512, "layers": 8, "heads": 8, "kv_heads": 8, "inter": 1376, "vocab": 8000},
     "1b": {"hidden": 2048, "layers": 22, "heads": 32, "kv_heads": 4, "inter": 5632, "vocab": 32000},
+    # LLaMA-2-7B's shape
+    "7b": {
+        "hidden": 4096,
+        "layers": 32,
+        "heads": 32,
+        "kv_heads": 32,
+        "inter": 11008,
+        "vocab": 32000,
+    },
 }
 
 
@@ -125,6 +135,11 @@ def run_mode(model: Path, mix: Path, quant: str, args: argparse.Namespace, work:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{quant}: lema train failed:\n{proc.stderr[-3000:]}")
+    return adapter_figures(out, quant)
+
+
+def adapter_figures(out: Path, quant: str) -> dict:
+    """The figures of one `lema train` run, from its adapter's metrics.json/settings.json."""
     m = json.loads((out / "metrics.json").read_text())
     s = json.loads((out / "settings.json").read_text())
     losses = [p["loss"] for p in m["loss_curve"]]

@@ -660,6 +660,19 @@ def test_snakemake_builds_raw_tables_from_the_embedded_slice(tmp_path):
 GSM8K_TARGETS = [f"data/raw/gsm8k/{s}.parquet" for s in ("train", "test")]
 
 
+def _public_rule(work: Path, served: Path, cache: Path) -> tuple[subprocess.CompletedProcess, str]:
+    """The GSM8K raw-data rules with data.source: public, downloading from a local HTTP
+    server serving ``served`` (LEMA_DATA_MIRROR) into ``cache``; (result, server URL)."""
+    config = json.dumps({"source": "public", "limit": {"train": 3, "test": 3}})
+    with http_server(served) as base:
+        env = {"LEMA_DATA_MIRROR": base, "LEMA_DATA_CACHE": str(cache)}
+        proc = _snakemake(
+            work, "--cores", "1", "--config", f"data={config}", "tasks=[gsm8k]",
+            targets=GSM8K_TARGETS, env=env,
+        )  # fmt: skip
+    return proc, base
+
+
 def test_snakemake_public_source_downloads_through_the_rule(tmp_path):
     """The raw-data rule with data.source: public, against a local HTTP server standing in for
     the upstream (LEMA_DATA_MIRROR): the files it serves here fail the pinned checksums, so
@@ -669,13 +682,7 @@ def test_snakemake_public_source_downloads_through_the_rule(tmp_path):
         name = data.PUBLIC[f"gsm8k/{split}"].name
         _write_jsonl(served / name, [{"question": "q", "answer": "#### 1"}])
     work = tmp_path / "work"
-    config = json.dumps({"source": "public", "limit": {"train": 3, "test": 3}})
-    with http_server(served) as base:
-        env = {"LEMA_DATA_MIRROR": base, "LEMA_DATA_CACHE": str(tmp_path / "cache")}
-        proc = _snakemake(
-            work, "--cores", "1", "--config", f"data={config}", "tasks=[gsm8k]",
-            targets=GSM8K_TARGETS, env=env,
-        )  # fmt: skip
+    proc, base = _public_rule(work, served, tmp_path / "cache")
     assert proc.returncode != 0
     logs = sorted((work / "logs" / "data" / "gsm8k").glob("*.log"))
     assert logs, proc.stderr[-3000:]  # the first job fails, so Snakemake may start no other
@@ -696,13 +703,7 @@ def test_snakemake_public_source_builds_from_a_mirror(tmp_path):
             SHARED / "gsm8k" / f"{split}.jsonl", served / data.PUBLIC[f"gsm8k/{split}"].name
         )
     work = tmp_path / "work"
-    config = json.dumps({"source": "public", "limit": {"train": 3, "test": 3}})
-    with http_server(served) as base:
-        env = {"LEMA_DATA_MIRROR": base, "LEMA_DATA_CACHE": str(tmp_path / "cache")}
-        proc = _snakemake(
-            work, "--cores", "1", "--config", f"data={config}", "tasks=[gsm8k]",
-            targets=GSM8K_TARGETS, env=env,
-        )  # fmt: skip
+    proc, _ = _public_rule(work, served, tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr[-3000:]
     for split in ("train", "test"):
         built = data.read_raw(work / "data" / "raw" / "gsm8k" / f"{split}.parquet")
