@@ -738,3 +738,36 @@ def test_local_data_moved_or_touched_plans_nothing_edited_rebuilds(tmp_path):
     assert re.search(r"raw_data\s+1\b", out), out[-2000:]
     planned = re.findall(r"^\s+output: (\S+)", out, flags=re.M)
     assert planned == ["data/raw/gsm8k/test.parquet"], planned
+
+
+@needs_shared
+def test_identical_rerun_of_an_artefact_over_1_mb_does_not_cascade(tmp_path):
+    """The full GSM8K train table is 1.4 MB, over Snakemake's default checksum limit (1 MB).
+    Forced to rerun, `lema data` writes the same bytes; with the profiles' limit (2 GB) the
+    tiny model built from it is not rebuilt, with the default it would be."""
+    config = tmp_path / "big.yaml"
+    config.write_text(
+        "tasks: [gsm8k]\n"
+        f"data: {{source: local, local: {{gsm8k: {SHARED / 'gsm8k'}, math: null}}}}\n"
+        "models: {tm: {backend: hf, chat: false,"
+        " tiny: {vocab_size: 300, hidden_size: 16, layers: 1, heads: 2}}}\n"
+        "generators: [tm]\ncorrector: gold\nbackbones: {tb: {tiny: true}}\n"
+    )
+    work = tmp_path / "work"
+    limit = ("--max-checksum-file-size", "2GB")
+    model = ["results/models/tm"]
+    proc = _snakemake(work, "--configfile", str(config), "--cores", "2", *limit, targets=model)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = work / "data" / "raw" / "gsm8k" / "train.parquet"
+    before = table.read_bytes()
+    assert len(before) > 1_000_000
+    proc = _snakemake(
+        work, "--configfile", str(config), "--cores", "1", "--forcerun", "raw_data", *limit,
+        targets=["data/raw/gsm8k/train.parquet"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert table.read_bytes() == before  # byte-deterministic
+    planned = _snakemake(work, "--configfile", str(config), "-n", *limit, targets=model)
+    assert "Nothing to be done" in planned.stdout + planned.stderr, planned.stdout[-2000:]
+    default = _snakemake(work, "--configfile", str(config), "-n", targets=model)
+    assert re.search(r"tiny_model\s+1\b", default.stdout + default.stderr), default.stdout[-2000:]
