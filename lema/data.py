@@ -65,7 +65,7 @@ from typing import Any
 import polars as pl
 
 from lema.errors import ConfigError, DataError
-from lema.io import read_jsonl
+from lema.io import read_jsonl, sha256_file
 
 TASKS = ("gsm8k", "math")
 SPLITS = ("train", "test")
@@ -154,14 +154,6 @@ def mirrored(remote: Remote) -> Remote:
     if not base:
         return remote
     return Remote(remote.name, (f"{base.rstrip('/')}/{remote.name}",), remote.sha256, remote.size)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lema.errors import LemaError
+from lema.io import sha256_file
 
 # keys of a model spec that never change an output
 MODEL_KEYS = (
@@ -90,11 +91,9 @@ def cache_path(given: str | None, ops: dict[str, Any]) -> str | None:
 
 @functools.cache
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256_file, remembered per (path, size, mtime) within one process: the DAG asks for
+    the same prompt's hash once per job."""
+    return sha256_file(path)
 
 
 def content_sha256(path: str | Path) -> str:
