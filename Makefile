@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Python >= 3.11, no GPU, no API key needed):
 #   make demo   — set up .venv and run the whole graph on a small slice (tiny models, CPU)
 #   make test   — set up .venv and run the test suite
-# Both run offline: the demo reads the GSM8K/MATH slice shipped in lema/embedded_data/.
+# Both run offline: the demo reads the GSM8K/MATH slice shipped in lema/data/embedded/.
 # LEMA_DATA=path/to/data points the demo at local copies of the full GSM8K/MATH instead.
 PYTHON ?= python3
 VENV ?= .venv

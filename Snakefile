@@ -17,7 +17,7 @@ rule all:
 
 
 include: "rules/data.smk"
-include: "rules/models.smk"
+include: "rules/tiny.smk"
 include: "rules/sample.smk"
 include: "rules/correct.smk"
 include: "rules/evolve.smk"

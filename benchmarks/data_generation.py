@@ -17,11 +17,16 @@ import re
 import time
 from pathlib import Path
 
-from lema.answers import gold_answer
-from lema.correction import judge, parse_correction
+from lema.datagen.correction import judge, parse_correction
+from lema.datagen.gold_corrector import (
+    first_wrong_step,
+    gold_correction,
+    gsm8k_gold_steps,
+    math_gold_steps,
+)
+from lema.datagen.mixes import ContaminationIndex
 from lema.formats import cot_completion
-from lema.gold_corrector import first_wrong_step, gold_correction, gsm8k_gold_steps, math_gold_steps
-from lema.mixes import ContaminationIndex
+from lema.grading.answers import gold_answer
 
 
 def _rows(path: Path) -> list[dict]:

@@ -1,9 +1,10 @@
 """Evaluation decoding throughput: `lema predict` (greedy decoding + grading) on a tiny model.
 
-Builds a tiny random-init LLaMA backbone (lema.tiny, tokenizer trained on GSM8K train text) and
+Builds a tiny random-init LLaMA backbone (lema.models.tiny, tokenizer trained on GSM8K train text)
+and
 a LoRA adapter for it (peft, random non-zero weights, r=64 on all linear layers: the paper's
 shape), then decodes the first P GSM8K test questions (the evaluation prompt,
-lema.formats.cot_prompt) greedily through lema.evaluate.predict with no response cache, at
+lema.formats.cot_prompt) greedily through lema.evaluation.predict.predict with no response cache, at
 several batch sizes, with the base model and with the adapter. Reports problems/s, completion
 tokens/s and the grading time. Random-init models rarely emit EOS, so nearly every row decodes
 max_tokens tokens: the figures are per generated token, as for a real model.
@@ -57,8 +58,8 @@ def main() -> int:
     from transformers import AutoModelForCausalLM
 
     from lema.data import build_table
-    from lema.evaluate import predict
-    from lema.tiny import build_tiny_model
+    from lema.evaluation.predict import predict
+    from lema.models.tiny import build_tiny_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     device_name = torch.cuda.get_device_name(0) if device == "cuda" else _cpu_name()

@@ -25,7 +25,8 @@ killed (SIGKILL) once `checkpoint-10` exists and run again; the second run must 
 "resuming from … (step 10)" and end at the same step count.
 
 `decode`: a random-init model and a random non-zero LoRA adapter (r 64, all linear), then
-`lema.evaluate.predict` — what `lema predict` runs — greedily decodes the first `--problems`
+`lema.evaluation.predict.predict` — what `lema predict` runs — greedily decodes the first
+`--problems`
 GSM8K test questions of the embedded slice with the adapter loaded, at each batch size, with
 no response cache: completion tokens/s and problems/s. Random-init models rarely stop early,
 so nearly every row decodes `--max-tokens` tokens.
@@ -216,7 +217,7 @@ def phase_decode(args: argparse.Namespace, device: str) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM
 
     from lema.data import build_table
-    from lema.evaluate import predict
+    from lema.evaluation.predict import predict
 
     report: dict[str, Any] = {"phase": "decode", "runs": []}
     with tempfile.TemporaryDirectory(prefix="lema-gpu-decode-") as tmp:

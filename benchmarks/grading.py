@@ -1,4 +1,4 @@
-"""Benchmark of lema.answers.grade over the shared GSM8K and MATH test sets.
+"""Benchmark of lema.grading.answers.grade over the shared GSM8K and MATH test sets.
 
 For every test problem: grade(gold solution, gold answer) (expected True) and
 grade(gold solution, perturbed answer) (expected False; the first integer of the answer plus
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lema import answers  # noqa: E402
+from lema.grading import answers  # noqa: E402
 
 
 def _perturb(gold: str) -> str:

@@ -1,6 +1,7 @@
 """Tokens/s of the `hf` backend on tiny random-init models (CPU; and CUDA when present).
 
-Builds tiny LLaMA models (lema.tiny) from synthetic text, then samples P prompts x n samples x
+Builds tiny LLaMA models (lema.models.tiny) from synthetic text, then samples P prompts x n samples
+x
 T new tokens through lema.models.generate (no cache) at several batch sizes. Random-init
 models rarely emit EOS, so nearly every row runs to max_tokens.
 
@@ -29,7 +30,7 @@ def main() -> int:
     import torch
 
     from lema.models import GenerationStats, Request, Sampling, generate
-    from lema.tiny import build_tiny_model
+    from lema.models.tiny import build_tiny_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     text = [

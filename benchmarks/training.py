@@ -1,7 +1,8 @@
 """Training throughput and peak memory of `lema train` (LoRA and QLoRA/NF4).
 
 Builds a random-init LLaMA-architecture model of a given shape (no download), a mix of real
-GSM8K rows in lema's CoT format, and runs `lema.train.train` for a fixed number of steps in a
+GSM8K rows in lema's CoT format, and runs `lema.training.train.train` for a fixed number of steps
+in a
 fresh subprocess per mode (so each peak-memory figure is that mode's alone). Reports non-padding
 tokens/s over the training loop and peak memory (process RSS; on CUDA also the peak allocated
 and reserved GPU memory). Runs on CUDA when it is available, else on CPU.
@@ -66,7 +67,7 @@ def build_model(folder: Path, shape: dict, texts: list[str]) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from lema.tiny import train_tokenizer
+    from lema.models.tiny import train_tokenizer
 
     tok = train_tokenizer(texts, min(shape["vocab"], 8000))
     config = LlamaConfig(

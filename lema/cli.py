@@ -10,30 +10,43 @@ import sys
 
 from lema.errors import LemaError
 
-# name -> (module, one-line help). Later stages add their command here.
+# name -> (module, one-line help), in the order of the method. Each module is a thin command
+# layer (`add_arguments`, `run`) over its package's library functions.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "check-config": ("lema.config.cli", "validate a config file and print it with defaults"),
     "data": ("lema.data", "build a raw-data table (data/raw/{task}/{split}.parquet)"),
-    "check-config": ("lema.config_cli", "validate a config file and print it with defaults"),
+    "tiny-model": ("lema.models.tiny", "build a tiny random-init LLaMA model and tokenizer"),
     "generate": (
-        "lema.generate_cli",
+        "lema.models.generate",
         "completions for a JSONL of requests (hf/openai/file, cached)",
     ),
-    "tiny-model": ("lema.tiny", "build a tiny random-init LLaMA model and tokenizer"),
-    "sample": ("lema.sampling", "sample and grade reasoning paths (…/paths/{generator}.parquet)"),
-    "mistakes": ("lema.sampling", "the wrong paths, de-duplicated and capped"),
-    "correct": ("lema.correction", "corrections of mistakes, parsed and filtered"),
-    "evolve": ("lema.evolve", "correction-centric evolution: new questions"),
-    "cot": ("lema.cot", "CoT data: gold solutions + corrector paths"),
-    "mix-pool": ("lema.mixes", "training rows after the contamination check"),
-    "mix": ("lema.mixes", "a training mix (results/{task}/train/{mix}.jsonl)"),
-    "stats": ("lema.stats", "print the data-generation funnel per task"),
-    "predict": ("lema.evaluate", "greedy-decode and grade a test set (predictions.parquet)"),
-    "eval": ("lema.metrics", "grade a predictions file into metrics.json"),
-    "summary": ("lema.summary", "the results table: results/summary.csv and summary.md"),
-    "plot": ("lema.plot", "PNG plots of pass@1 by backbone, mix and MATH level"),
-    "report": ("lema.report", "HTML report pages: data funnel, mistake/correction pairs"),
-    "train": ("lema.train", "fine-tune a LoRA/QLoRA adapter"),
-    "merge": ("lema.merge", "merge an adapter into its base model for serving"),
+    "sample": (
+        "lema.datagen.sampling",
+        "sample and grade reasoning paths (…/paths/{generator}.parquet)",
+    ),
+    "mistakes": ("lema.datagen.sampling", "the wrong paths, de-duplicated and capped"),
+    "correct": ("lema.datagen.correction", "corrections of mistakes, parsed and filtered"),
+    "evolve": ("lema.datagen.evolve", "correction-centric evolution: new questions"),
+    "cot": ("lema.datagen.cot", "CoT data: gold solutions + corrector paths"),
+    "mix-pool": ("lema.datagen.mixes", "training rows after the contamination check"),
+    "mix": ("lema.datagen.mixes", "a training mix (results/{task}/train/{mix}.jsonl)"),
+    "stats": ("lema.datagen.funnel", "print the data-generation funnel per task"),
+    "train": ("lema.training.train", "fine-tune a LoRA/QLoRA adapter"),
+    "merge": ("lema.training.merge", "merge an adapter into its base model for serving"),
+    "predict": (
+        "lema.evaluation.predict",
+        "greedy-decode and grade a test set (predictions.parquet)",
+    ),
+    "eval": ("lema.evaluation.metrics", "grade a predictions file into metrics.json"),
+    "summary": (
+        "lema.evaluation.summary",
+        "the results table: results/summary.csv and summary.md",
+    ),
+    "plot": ("lema.evaluation.plot", "PNG plots of pass@1 by backbone, mix and MATH level"),
+    "report": (
+        "lema.evaluation.report",
+        "HTML report pages: data funnel, mistake/correction pairs",
+    ),
     "demo": ("lema.demo", "the whole graph on a small GSM8K/MATH slice with tiny models, on CPU"),
 }
 

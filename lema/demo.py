@@ -9,7 +9,7 @@ table. A second run in the same folder rebuilds only what changed (nothing, if n
     lema demo --data ../shared/data --out /tmp/demo --cores 4
     lema demo --public             # the pinned public GSM8K / MATH (downloaded, checksummed)
 
-By default the data is the embedded slice of real GSM8K and MATH (``lema/embedded_data``), so
+By default the data is the embedded slice of real GSM8K and MATH (``lema/data/embedded``), so
 the demo needs no network. ``--data DIR`` reads DIR/gsm8k and DIR/math in their original
 formats instead (GSM8K: train.jsonl/test.jsonl; MATH: the Hendrycks folders or
 train.jsonl/test.jsonl); ``--public`` downloads the originals. Arguments after ``--`` go to

@@ -49,7 +49,7 @@ TRAIN_MIXES = list(config["mixes"])
 
 
 def model_folder(name):
-    """Where rules/models.smk builds the tiny local model called `name`."""
+    """Where rules/tiny.smk builds the tiny local model called `name`."""
     return f"results/models/{name}"
 
 
@@ -145,7 +145,7 @@ def train_launcher(wildcards, resources):
 
 
 # --- evaluation and report (rules/evaluate.smk, rules/report.smk) ---------------------------
-from lema.evaluate import decode_spec
+from lema.evaluation.predict import decode_spec
 
 EVAL_MIXES = list(config["evaluation"]["mixes"])
 
@@ -272,10 +272,10 @@ def predict_runtime(wildcards):
 # evolved/questions.parquet), results/{task}/cot/cot.parquet, results/{task}/train/pool.parquet
 # (decontaminated rows) and results/{task}/train/{mix}.jsonl; a `.stats.json` beside each.
 from lema.config import model_spec as _model_spec
-from lema.genutil import prompt_path as _prompt_path
-from lema.operational import content_sha256 as _content_sha256
-from lema.operational import operational as _operational
-from lema.operational import result_spec as _result_spec
+from lema.datagen.common import prompt_path as _prompt_path
+from lema.workflow import content_sha256 as _content_sha256
+from lema.workflow import operational as _operational
+from lema.workflow import result_spec as _result_spec
 
 GENERATORS = list(config["generators"])
 GENERATOR_PATTERN = "|".join(re.escape(g) for g in sorted(GENERATORS, key=len, reverse=True))
@@ -297,7 +297,7 @@ def _spec(name):
 
 
 def model_spec_json(name):
-    """A model's spec as canonical JSON, without its operational keys (lema.operational): a
+    """A model's spec as canonical JSON, without its operational keys (lema.workflow): a
     rule param, so a spec change reruns its outputs, and a knob such as concurrency does not."""
     return json.dumps(_result_spec(_spec(name)), sort_keys=True, separators=(",", ":"))
 
@@ -315,7 +315,7 @@ os.environ.update(LEMA_OPERATIONAL=_operational(config, _all_model_specs()))
 
 
 def model_inputs(name):
-    """The folder of a tiny local model (built by rules/models.smk), else nothing."""
+    """The folder of a tiny local model (built by rules/tiny.smk), else nothing."""
     return [model_folder(name)] if _spec(name).get("tiny") else []
 
 
@@ -443,7 +443,7 @@ def data_generation_targets():
 
 
 
-# --- tiny local models (rules/models.smk) ---------------------------------------------------
+# --- tiny local models (rules/tiny.smk) ---------------------------------------------------
 def tiny_model_names():
     """Names under `models` or `backbones` with `tiny:` set: each gets results/models/{name}/."""
     names = [n for n, m in config.get("models", {}).items() if m.get("tiny")]
@@ -458,7 +458,7 @@ def _tiny_entry(name):
 
 def tiny_model_args(wildcards):
     """`lema tiny-model` flags from the entry's `tiny:` settings (a param: a change rebuilds)."""
-    from lema.tiny import tiny_settings
+    from lema.models.tiny import tiny_settings
 
     s = tiny_settings(_tiny_entry(wildcards.name))
     args = (
@@ -481,7 +481,7 @@ def tiny_model_texts():
 
 def tiny_model_inputs(wildcards):
     """The tokenizer's text, and the warm-up tables when the entry warms up."""
-    from lema.tiny import tiny_settings
+    from lema.models.tiny import tiny_settings
 
     inputs = {"texts": tiny_model_texts()}
     if tiny_settings(_tiny_entry(wildcards.name))["warmup_steps"]:
@@ -498,7 +498,7 @@ def warmup_rows_args(wildcards):
     (never the study's own questions), as many as the largest `tiny.warmup_rows` asks, of
     the same MATH subjects/levels."""
     from lema.data import rule_subset
-    from lema.tiny import tiny_settings
+    from lema.models.tiny import tiny_settings
 
     settings = [tiny_settings(_tiny_entry(n)) for n in tiny_model_names()]
     rows = max((s["warmup_rows"] for s in settings if s["warmup_steps"]), default=1)

@@ -1,5 +1,5 @@
 # rules/cot.smk — step 5: CoT data — gold solutions in the step format plus corrector-written
-# paths that reach the gold answer. Logic: lema/cot.py (`lema cot`).
+# paths that reach the gold answer. Logic: lema/datagen/cot.py (`lema cot`).
 
 
 rule cot:

@@ -4,7 +4,7 @@
 # the sha256 of what a local or embedded source reads, so editing a file reruns it, while
 # moving the data folder or touching a file reruns nothing (the folder itself is a place: it
 # reaches `lema data` through --operational, not through params).
-# The logic lives in lema/data.py (`lema data`); these rules only wire paths and settings.
+# The logic lives in lema/data/__init__.py (`lema data`); these rules only wire paths and settings.
 from lema.data import normalize_subjects, rule_filters, rule_source_args, rule_source_content
 
 try:

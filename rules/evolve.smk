@@ -2,7 +2,7 @@
 # from the questions that produced kept corrections; each gets a reference answer by
 # self-consistency. The evolved questions then go through rules/sample.smk and
 # rules/correct.smk with qset=evolved. Left out of the graph when evolution is disabled or the
-# corrector is `gold` (recorded in the pool's stats). Logic: lema/evolve.py (`lema evolve`).
+# corrector is `gold` (recorded in the pool's stats). Logic: lema/datagen/evolve.py (`lema evolve`).
 
 
 rule evolve_questions:

@@ -2,7 +2,7 @@
 # (original and evolved questions) and drops every row whose question matches a test question
 # of any configured task (exact or near-duplicate); `mix` writes results/{task}/train/{mix}.jsonl.
 # `funnel` prints the whole data-generation funnel (`lema stats`) to results/funnel.txt.
-# Logic: lema/mixes.py (`lema mix-pool`, `lema mix`), lema/stats.py (`lema stats`).
+# Logic: lema/datagen/mixes.py (`lema mix-pool`, `lema mix`), lema/datagen/funnel.py (`lema stats`).
 
 
 rule mix_pool:

@@ -1,6 +1,6 @@
 # rules/sample.smk — step 2: sampled reasoning paths and the mistakes among them, for the
 # training questions (results/{task}/…) and evolved questions (results/{task}/evolved/…).
-# Logic: lema/sampling.py (`lema sample`, `lema mistakes`).
+# Logic: lema/datagen/sampling.py (`lema sample`, `lema mistakes`).
 
 
 rule sample_paths:

@@ -1,6 +1,6 @@
 # rules/train.smk — fine-tuning (README: "Training"): one LoRA / QLoRA adapter per
 # backbone x task x mix, results/{task}/adapters/{backbone}/{mix}/ (adapter, settings.json,
-# metrics.json). The logic lives in lema/train.py (`lema train`) and lema/merge.py
+# metrics.json). The logic lives in lema/training/train.py (`lema train`) and lema/training/merge.py
 # (`lema merge`); these rules only wire paths, settings and resources.
 #
 # - params.settings is the fully resolved training config of the backbone (per-backbone

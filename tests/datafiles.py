@@ -1,7 +1,7 @@
 """Where the tests' real data lives.
 
 - ``EMBEDDED``: the slice of real GSM8K and MATH that ships inside the package
-  (``lema/embedded_data``: 320 train / 60 test rows per task, original formats). Every clone
+  (``lema/data/embedded``: 320 train / 60 test rows per task, original formats). Every clone
   has it, so tests that need no more than that read it — on a user's machine too.
 - ``SHARED``: the full splits in ``../shared/data`` (or ``$LEMA_SHARED_DATA``), present on
   the project's own machines only. Tests that need them carry ``@pytest.mark.shared``: they

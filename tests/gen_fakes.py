@@ -38,7 +38,7 @@ def _h(*parts: Any) -> int:
 def load_gold(limit: int | None = None) -> dict[str, dict[str, str]]:
     """question text (stripped) -> {task, split, answer, solution} for GSM8K and MATH (train:
     the first ``limit`` rows; test: all, so that evolved copies of test questions get answered)."""
-    from lema.answers import gold_answer
+    from lema.grading.answers import gold_answer
 
     out: dict[str, dict[str, str]] = {}
     for split in ("train", "test"):
@@ -76,7 +76,7 @@ def _last_block(text: str, start: str, end: str) -> str | None:
 
 
 def _gold_steps(item: dict[str, str]) -> list[str]:
-    from lema.gold_corrector import gsm8k_gold_steps, math_gold_steps
+    from lema.datagen.gold_corrector import gsm8k_gold_steps, math_gold_steps
 
     sol = item["solution"]
     return gsm8k_gold_steps(sol) if item["task"] == "gsm8k" else math_gold_steps(sol)

@@ -1,4 +1,4 @@
-"""Unit tests of lema.answers: extraction, equivalence, grading, time bounds."""
+"""Unit tests of lema.grading.answers: extraction, equivalence, grading, time bounds."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from lema import answers
-from lema.answers import equivalent, extract_answer, grade, normalize_math, parse_number
+from lema.grading import answers
+from lema.grading.answers import equivalent, extract_answer, grade, normalize_math, parse_number
 
 # ---------------------------------------------------------------------------------------------
 # Extraction

@@ -2,7 +2,8 @@
 perturbed answers do not.
 
 GSM8K's answer is the number after '####'; MATH's is the content of the last \\boxed{} of the
-solution (computed here independently of lema.answers). Rows that cannot be graded are listed
+solution (computed here independently of lema.grading.answers). Rows that cannot be graded are
+listed
 in KNOWN_UNGRADABLE with the reason; any other failure is reported row by row.
 """
 
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lema import answers
-from lema.answers import equivalent, extract_answer, grade
+from lema.grading import answers
+from lema.grading.answers import equivalent, extract_answer, grade
 
 DATA = Path(
     os.environ.get(

@@ -1,4 +1,5 @@
-"""Raw-data ingest (lema/data.py, rules/data.smk): real shared data, ids, limits and subsets,
+"""Raw-data ingest (lema/data/__init__.py, rules/data.smk): real shared data, ids, limits and
+subsets,
 malformed inputs, per-problem MATH folders and tarballs, the download path against a real
 local HTTP server, and the Snakemake build of data/raw/{task}/{split}.parquet."""
 

@@ -1,5 +1,7 @@
-"""Grading and metrics on hand-made predictions with known answers (lema.metrics, `lema eval`),
-the summary table with the paper's figures (lema.summary), the plots and the report pages."""
+"""Grading and metrics on hand-made predictions with known answers (lema.evaluation.metrics, `lema
+eval`),
+the summary table with the paper's figures (lema.evaluation.summary), the plots and the report
+pages."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import polars as pl
 import pytest
 
 from lema.cli import main
-from lema.metrics import compute_metrics, evaluate_file, grade_rows, infer_context
-from lema.summary import PAPER_FIGURES, build_summary, paper_backbone, to_markdown
+from lema.evaluation.metrics import compute_metrics, evaluate_file, grade_rows, infer_context
+from lema.evaluation.summary import PAPER_FIGURES, build_summary, paper_backbone, to_markdown
 
 # id, completion, gold, level, subject, expected extracted-or-None, expected correct
 MATH_ROWS = [
@@ -372,7 +374,7 @@ def test_plots_are_pngs(tmp_path):
 
 
 def test_report_pages(tmp_path):
-    from lema.report import corrections_html, funnel_html
+    from lema.evaluation.report import corrections_html, funnel_html
 
     task_dir = tmp_path / "results" / "gsm8k"
     (task_dir / "mistakes").mkdir(parents=True)

@@ -13,7 +13,7 @@ import pytest
 from lema.cli import main
 from lema.config import load_config
 from lema.errors import ConfigError
-from lema.evaluate import decode_spec
+from lema.evaluation.predict import decode_spec
 from lema.formats import cot_prompt
 
 TEST = [

@@ -16,13 +16,11 @@ import pytest
 # EMBEDDED ships with lema; SHARED is the full data, for tests marked @pytest.mark.shared
 from datafiles import EMBEDDED, SHARED
 
-from lema.answers import equivalent, gold_answer, grade
-from lema.correction import judge, parse_correction, training_row
-from lema.cot import gold_cot, to_step_format
-from lema.evolve import majority_answer, parse_question
-from lema.formats import cot_completion
-from lema.genutil import Funnel, clean_path, load_prompt, prompt_path, render
-from lema.gold_corrector import (
+from lema.datagen.common import Funnel, clean_path, load_prompt, prompt_path, render
+from lema.datagen.correction import judge, parse_correction, training_row
+from lema.datagen.cot import gold_cot, to_step_format
+from lema.datagen.evolve import majority_answer, parse_question
+from lema.datagen.gold_corrector import (
     first_wrong_step,
     gold_correction,
     gsm8k_gold_steps,
@@ -30,8 +28,10 @@ from lema.gold_corrector import (
     numbers,
     unbox,
 )
-from lema.mixes import ContaminationIndex, build_mix, build_pool
-from lema.sampling import PATH_SCHEMA, select_mistakes
+from lema.datagen.mixes import ContaminationIndex, build_mix, build_pool
+from lema.datagen.sampling import PATH_SCHEMA, select_mistakes
+from lema.formats import cot_completion
+from lema.grading.answers import equivalent, gold_answer, grade
 
 
 def _jsonl(path: Path) -> list[dict]:

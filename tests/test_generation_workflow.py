@@ -28,9 +28,9 @@ import polars as pl
 import pytest
 import yaml
 
-from lema.answers import equivalent, grade
-from lema.genutil import norm_words
-from lema.mixes import ContaminationIndex
+from lema.datagen.common import norm_words
+from lema.datagen.mixes import ContaminationIndex
+from lema.grading.answers import equivalent, grade
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["gsm8k", "math"]

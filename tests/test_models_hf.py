@@ -18,7 +18,7 @@ TEXT = [
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from lema.tiny import build_tiny_model
+    from lema.models.tiny import build_tiny_model
 
     return str(
         build_tiny_model(tmp_path_factory.mktemp("m") / "tiny", TEXT, vocab_size=400, seed=1)

@@ -1,4 +1,4 @@
-"""Tiny local models (lema/tiny.py): the warm-up that makes them write step-format paths.
+"""Tiny local models (lema/models/tiny.py): the warm-up that makes them write step-format paths.
 
 A random-init model writes byte noise; the demo's models are first trained for a few hundred
 steps on gold solutions in the step format. Here: which rows the warm-up reads, that it
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from lema import data, tiny
+from lema import data
 from lema.formats import ANSWER_PHRASE, cot_prompt
 from lema.io import write_parquet
+from lema.models import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 

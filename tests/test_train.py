@@ -16,7 +16,7 @@ import pytest
 from train_fixtures import build_tiny, write_mix
 
 from lema.cli import main as lema_main
-from lema.train import _prepare_checkpoints, last_checkpoint
+from lema.training.train import _prepare_checkpoints, last_checkpoint
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 LEMA = [sys.executable, "-m", "lema.cli"]
@@ -116,7 +116,7 @@ def test_trains_with_falling_loss(adapters, quant):
 def test_nf4_model_is_really_4bit(work):
     import bitsandbytes as bnb
 
-    from lema.train import load_model, resolve_runtime
+    from lema.training.train import load_model, resolve_runtime
 
     s = settings(quantization="nf4")
     runtime = resolve_runtime(s, 1, cuda=False)
@@ -129,7 +129,7 @@ def test_nf4_model_is_really_4bit(work):
 
 
 def test_auto_quantization_is_none_on_cpu_and_nf4_on_cuda():
-    from lema.train import resolve_runtime
+    from lema.training.train import resolve_runtime
 
     assert resolve_runtime(settings(quantization="auto"), 1, cuda=False)["quantization"] == "none"
     r = resolve_runtime(

@@ -1,7 +1,7 @@
 """Helpers for the training tests: tiny local models and small mixes from real GSM8K rows
 (the embedded slice, so they run on every clone).
 
-Models come from ``lema.tiny.build_tiny_model`` (random-init LLaMA, tokenizer trained on the
+Models come from ``lema.models.tiny.build_tiny_model`` (random-init LLaMA, tokenizer trained on the
 fly, no downloads).
 """
 
@@ -56,8 +56,8 @@ def build_tiny(
     vocab: int = 1000,
     seed: int = 0,
 ) -> Path:
-    """A tiny random-init LLaMA model + tokenizer in ``folder`` (lema.tiny)."""
-    from lema.tiny import build_tiny_model
+    """A tiny random-init LLaMA model + tokenizer in ``folder`` (lema.models.tiny)."""
+    from lema.models.tiny import build_tiny_model
 
     texts = [r["prompt"] + r["completion"] for r in mix_rows(320)]
     build_tiny_model(

@@ -20,8 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from lema.formats import cot_completion, cot_prompt, split_steps
-from lema.genutil import (
+from lema.datagen.common import (
     Funnel,
     Usage,
     add_model_call_arguments,
@@ -34,7 +33,8 @@ from lema.genutil import (
     stats_path_for,
     write_table,
 )
-from lema.gold_corrector import gsm8k_gold_steps, math_gold_steps
+from lema.datagen.gold_corrector import gsm8k_gold_steps, math_gold_steps
+from lema.formats import cot_completion, cot_prompt, split_steps
 
 COT_SCHEMA = {
     "cot_id": pl.String,
@@ -78,7 +78,7 @@ def build_cot(
     cache: str | None,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    from lema.answers import equivalent, extract_answer
+    from lema.grading.answers import equivalent, extract_answer
 
     usage = Usage()
     name = (spec or {}).get("name", "corrector")

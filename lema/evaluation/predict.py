@@ -9,7 +9,8 @@ the adapter's served NAME). Every completion goes through the shared response ca
 rerun after a crash decodes only what is missing.
 
 The output has one row per problem: ``id, question, gold, completion, extracted, correct,
-level, subject`` (+ ``timed_out``), graded with :mod:`lema.answers` (see lema.metrics). A
+level, subject`` (+ ``timed_out``), graded with :mod:`lema.grading.answers` (see
+lema.evaluation.metrics). A
 ``predictions.stats.json`` beside it records the decoding settings, time and tokens.
 """
 
@@ -24,9 +25,9 @@ from typing import Any
 import polars as pl
 
 from lema.errors import ConfigError, DataError, LemaError
+from lema.evaluation.metrics import DEFAULT_TIMEOUT_S, compute_metrics, grade_frame
 from lema.formats import cot_prompt
 from lema.io import write_json, write_parquet
-from lema.metrics import DEFAULT_TIMEOUT_S, compute_metrics, grade_frame
 
 # Greedy decoding stops here too: base models tend to go on with a new few-shot question.
 STOP = ["\nQuestion:"]
@@ -239,7 +240,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--operational",
         default=None,
         help="JSON of settings that change no output (cache, endpoint, batch size): what the "
-        "rules pass instead of params (lema.operational)",
+        "rules pass instead of params (lema.workflow)",
     )
     parser.add_argument("--stats", default=None, help="write decoding stats JSON here")
     parser.add_argument("--workers", type=int, default=None, help="grading processes")
@@ -250,7 +251,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lema import operational
+    from lema import workflow as operational
 
     ops = operational.parse(args.operational)
     if args.spec:

@@ -11,7 +11,8 @@
    ``duplicate`` (same normalised text as another new question or as a seed question).
 3. **Reference answers by self-consistency**: the corrector solves each new question
    ``--votes`` times (CoT prompt ``cot_{task}.txt``); the answers are clustered with
-   :func:`lema.answers.equivalent`; the largest cluster's share of *all* votes (votes without
+   :func:`lema.grading.answers.equivalent`; the largest cluster's share of *all* votes (votes
+   without
    an answer count against it) must reach ``--min-agreement``. Dropped: ``no_answer`` (no vote
    states an answer), ``low_agreement``.
 
@@ -32,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from lema.genutil import (
+from lema.datagen.common import (
     Funnel,
     Usage,
     add_model_call_arguments,
@@ -103,7 +104,7 @@ def parse_question(raw: str) -> tuple[str | None, str | None]:
 
 def majority_answer(answers: list[str | None], task: str) -> tuple[str | None, float, int]:
     """(representative answer, share of all votes, index of a vote in the majority)."""
-    from lema.answers import equivalent
+    from lema.grading.answers import equivalent
 
     clusters: list[list[int]] = []
     for i, a in enumerate(answers):
@@ -139,7 +140,7 @@ def evolve(
     cache: str | None,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    from lema.answers import extract_answer
+    from lema.grading.answers import extract_answer
 
     usage = Usage()
     name = spec.get("name", "corrector")

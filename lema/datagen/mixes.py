@@ -35,8 +35,8 @@ from typing import Any
 
 import polars as pl
 
+from lema.datagen.common import Funnel, norm_words, read_table, stats_path_for
 from lema.errors import LemaError
-from lema.genutil import Funnel, norm_words, read_table, stats_path_for
 from lema.io import read_json, write_json, write_jsonl, write_parquet
 
 POOL_SCHEMA = {

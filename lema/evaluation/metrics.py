@@ -1,7 +1,7 @@
 """Grading model completions and scoring them: `lema eval`.
 
 ``grade_rows`` extracts the final answer of every completion and compares it with the gold
-answer using :mod:`lema.answers`, in worker processes with a hard per-item time bound: an
+answer using :mod:`lema.grading.answers`, in worker processes with a hard per-item time bound: an
 item that does not finish in time is counted wrong (and as a timeout), its worker is killed,
 and grading goes on with the rest. Nothing a model wrote can hang the run.
 
@@ -32,7 +32,7 @@ import polars as pl
 from lema.errors import DataError
 from lema.io import write_json, write_parquet
 
-GRADER_MODULE = "lema.answers"
+GRADER_MODULE = "lema.grading.answers"
 DEFAULT_TIMEOUT_S = 20.0
 # Extra time the first item after a (re)start of the pool may take: workers import sympy.
 _STARTUP_S = 90.0

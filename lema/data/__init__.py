@@ -16,7 +16,7 @@ Sources (config key ``data.source``):
     upstream URLs; the checksums still apply.
 ``embedded``
     The slice of the real GSM8K and MATH files that ships inside the package
-    (``lema/embedded_data/``, its README says which rows): what ``lema demo`` and the default
+    (``lema/data/embedded/``, its README says which rows): what ``lema demo`` and the default
     tests use, offline. Read like ``local`` folders of the original formats.
 ``local``
     ``data.local.gsm8k``: a folder holding ``train.jsonl`` / ``test.jsonl`` in the original
@@ -70,7 +70,7 @@ from lema.io import read_jsonl, sha256_file
 TASKS = ("gsm8k", "math")
 SPLITS = ("train", "test")
 SOURCES = ("public", "local", "embedded")
-EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded_data"
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 
 RAW_SCHEMA: dict[str, Any] = {
     "id": pl.String,
@@ -643,7 +643,7 @@ def rule_source_content(config: dict[str, Any], task: str, split: str) -> str:
     """The content the table is built from, as a param: the sha256 of the embedded file, or
     of the local file/folder read (so editing it rebuilds the table, while moving or
     touching it does not); "" for the public source (pinned by checksum in this file)."""
-    from lema.operational import content_sha256
+    from lema.workflow import content_sha256
 
     source = config["data"]["source"]
     if source == "embedded":
@@ -690,7 +690,7 @@ def add_arguments(parser) -> None:  # noqa: ANN001
         "--operational",
         default=None,
         help="JSON of settings that change no output; with --source local and no --local, "
-        "its data_local.<task> is the path (what the rules pass: lema.operational)",
+        "its data_local.<task> is the path (what the rules pass: lema.workflow)",
     )
     parser.add_argument("--limit", type=int, default=None, help="keep the first N rows")
     parser.add_argument(
@@ -721,7 +721,7 @@ def run(args) -> int:  # noqa: ANN001
             ) from None
     local = args.local
     if args.source == "local" and not local:
-        from lema import operational
+        from lema import workflow as operational
 
         local = operational.parse(args.operational).get("data_local", {}).get(args.task)
     frame = build_table(

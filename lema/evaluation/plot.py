@@ -16,8 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lema.evaluation.summary import MIX_ORDER, PAPER_FIGURES, TASK_LABEL, TASK_ORDER, paper_backbone  # noqa: E402
 from lema.io import atomic_path, read_json  # noqa: E402
-from lema.summary import MIX_ORDER, PAPER_FIGURES, TASK_LABEL, TASK_ORDER, paper_backbone  # noqa: E402
 
 MIX_COLORS = {"base": "#9ca3af", "cot": "#60a5fa", "cot_matched": "#a78bfa", "lema": "#f97316"}
 MIX_LABEL = {

@@ -188,8 +188,8 @@ def warmup_texts(
     demo's small decoding budget)."""
     import polars as pl
 
-    from lema.cot import gold_cot
     from lema.data import read_raw
+    from lema.datagen.cot import gold_cot
     from lema.formats import cot_prompt
 
     texts = []

@@ -74,7 +74,7 @@ def _fmt_int(value: Any) -> str:
 
 def funnel_html(results: str | Path, tasks: list[str]) -> str:
     """The funnel of each task, rows in data-flow order as `lema stats` prints them."""
-    from lema import stats
+    from lema.datagen import funnel as stats
 
     notes = getattr(stats, "_extra", lambda label, d: "")
     parts = []

@@ -17,7 +17,7 @@ import yaml
 
 from lema.errors import ConfigError
 
-SCHEMA_PATH = Path(str(resources.files("lema") / "schemas" / "config.schema.yaml"))
+SCHEMA_PATH = Path(str(resources.files("lema.config") / "config.schema.yaml"))
 BUILTIN_MODELS = {"gold": {"backend": "gold"}}
 
 

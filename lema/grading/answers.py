@@ -15,7 +15,7 @@ How MATH equivalence is decided, cheapest first:
 3. Each element pair is compared as a scalar: text answers case-insensitively, plain numbers
    (integers, decimals, fractions, mixed numbers) exactly with ``fractions.Fraction``.
 4. What is left (radicals, pi, polynomials, expressions) goes to sympy through math-verify's
-   LaTeX parser and ``verify``, in a separate worker process (``lema.answers_sympy``) with a
+   LaTeX parser and ``verify``, in a separate worker process (``lema.grading.sympy_worker``) with a
    hard per-call deadline: a stuck worker is killed and replaced, so every call returns in
    bounded time from any thread. Model output is parsed only by regular expressions, our own
    number parser and the antlr LaTeX grammar; it never reaches ``eval``/``sympify``.
@@ -804,7 +804,7 @@ def scalar_fast(p: str, g: str) -> Tri:
 
 
 # ---------------------------------------------------------------------------------------------
-# The sympy worker pool (lema.answers_sympy runs in child processes)
+# The sympy worker pool (lema.grading.sympy_worker runs in child processes)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -813,7 +813,7 @@ class _Worker:
         env = dict(os.environ)
         env.setdefault("PYTHONHASHSEED", "0")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lema.answers_sympy", str(WORKER_BUDGET_S)],
+            [sys.executable, "-m", "lema.grading.sympy_worker", str(WORKER_BUDGET_S)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -895,7 +895,7 @@ class _Pool:
             self.all.add(w)
         if not w.wait_ready():
             log.warning(
-                "lema.answers: the sympy worker did not start; MATH answers that need "
+                "lema.grading.answers: the sympy worker did not start; MATH answers that need "
                 "sympy will grade as not equivalent"
             )
             self._drop(w)

@@ -2,7 +2,7 @@
 
 ``lema sample``: k step-by-step paths per question (few-shot prompt ``sample_{task}.txt``:
 "Step 1: … The answer is X."), each graded against the question's reference answer with
-:func:`lema.answers.grade`. Output ``paths.parquet``: one row per sampled path.
+:func:`lema.grading.answers.grade`. Output ``paths.parquet``: one row per sampled path.
 
 ``lema mistakes``: the wrong paths, de-duplicated per question (normalised text) and optionally
 capped per question. Policy for odd paths (recorded in the stats):
@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from lema.genutil import (
+from lema.datagen.common import (
     Funnel,
     Usage,
     call_model,
@@ -73,7 +73,7 @@ def load_questions(path: str) -> pl.DataFrame:
 
 
 def _grade_one(item: tuple[str, str, str]) -> tuple[str | None, bool]:
-    from lema.answers import extract_answer, grade
+    from lema.grading.answers import extract_answer, grade
 
     path, gold, task = item
     if not path.strip():
@@ -220,7 +220,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--operational",
         default=None,
-        help="JSON of settings that change no output (cache path, model knobs; lema.operational)",
+        help="JSON of settings that change no output (cache path, model knobs; lema.workflow)",
     )
     parser.add_argument("--threads", type=int, default=1, help="grading worker processes")
     parser.add_argument("--paths", help="(mistakes) the graded paths parquet")

@@ -1,7 +1,7 @@
-# rules/models.smk — tiny local models (README: "Tiny models"): for every `models` or
+# rules/tiny.smk — tiny local models (README: "Tiny models"): for every `models` or
 # `backbones` entry with `tiny:` set, results/models/{name}/ is a random-init LLaMA-architecture
 # model with a byte-level BPE tokenizer trained on the raw training text — a normal Hugging Face
-# folder, built offline in seconds. The logic lives in lema/tiny.py (`lema tiny-model`).
+# folder, built offline in seconds. The logic lives in lema/models/tiny.py (`lema tiny-model`).
 # Editing an entry's `tiny:` settings rebuilds that model (params), and everything downstream.
 # With `tiny.warmup_steps`, the model is first trained on gold solutions of the warm-up rows
 # (rules/data.smk: data/warmup/{task}.parquet), so that it writes step-format paths.

@@ -15,7 +15,8 @@ to the reference answer. Every correction is written with ``kept`` and, when dro
 - ``no_final_answer``: the corrected solution never states a final answer;
 - ``wrong_answer``: the final answer does not grade equal to the reference answer.
 
-The ``gold`` corrector (:mod:`lema.gold_corrector`) writes its corrections locally in the same
+The ``gold`` corrector (:mod:`lema.datagen.gold_corrector`) writes its corrections locally in the
+same
 labelled layout; they go through the same parser and the same filter.
 """
 
@@ -28,8 +29,7 @@ from typing import Any
 
 import polars as pl
 
-from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt, split_steps
-from lema.genutil import (
+from lema.datagen.common import (
     Funnel,
     Usage,
     add_model_call_arguments,
@@ -43,6 +43,7 @@ from lema.genutil import (
     stats_path_for,
     write_table,
 )
+from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt, split_steps
 
 CORRECTION_SCHEMA = {
     "correction_id": pl.String,
@@ -147,7 +148,7 @@ def parse_correction(raw: str, task: str) -> ParsedCorrection:
     """Split a corrector's output into fields. Tolerates markdown labels, other casing and
     wording, chatter before and after, a missing 'Incorrect Step' label (taken from the first
     step of the corrected solution) and a separate 'Final Answer:' line."""
-    from lema.answers import extract_answer
+    from lema.grading.answers import extract_answer
 
     p = ParsedCorrection()
     text = (raw or "").replace("\r\n", "\n").strip()
@@ -220,7 +221,7 @@ def parse_correction(raw: str, task: str) -> ParsedCorrection:
 
 def judge(parsed: ParsedCorrection, gold: str, task: str) -> tuple[bool, str | None]:
     """(kept, reason): a parsed correction is kept iff complete and its answer grades equal."""
-    from lema.answers import equivalent
+    from lema.grading.answers import equivalent
 
     if parsed.reason:
         return False, parsed.reason
@@ -257,7 +258,7 @@ def correct_mistakes(
     name = spec.get("name", "corrector")
     rows = list(mistakes.iter_rows(named=True))
     if is_gold(spec):
-        from lema.gold_corrector import gold_correction
+        from lema.datagen.gold_corrector import gold_correction
 
         raws = {
             r["path_id"]: gold_correction(

@@ -75,7 +75,7 @@ def parse_spec(spec: str | dict[str, Any]) -> dict[str, Any]:
 def model_call(args: Any) -> tuple[dict[str, Any] | None, str | None]:
     """The model spec (``--spec`` with ``--operational``'s knobs merged back in) and the
     response cache path of a model-calling command."""
-    from lema import operational
+    from lema import workflow as operational
 
     ops = operational.parse(getattr(args, "operational", None))
     spec = operational.with_operational(parse_spec(args.spec), ops) if args.spec else None
@@ -298,7 +298,7 @@ def add_model_call_arguments(parser: Any, temperature: float, max_tokens: int = 
         "--operational",
         default=None,
         help="JSON of settings that change no output (cache path, model knobs): what the rules "
-        "pass instead of params (lema.operational)",
+        "pass instead of params (lema.workflow)",
     )
     parser.add_argument("--output", required=True)
     parser.add_argument("--stats", default=None)

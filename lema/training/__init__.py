@@ -1,0 +1,1 @@
+"""Fine-tuning (method step 7): settings, the trainer run with checkpoints/resume, merge."""
