@@ -1,11 +1,11 @@
 """Training throughput and peak memory of `lema train` (LoRA and QLoRA/NF4).
 
 Builds a random-init LLaMA-architecture model of a given shape (no download), a mix of real
-GSM8K rows in lema's CoT format, and runs `lema.training.train.train` for a fixed number of steps
-in a
-fresh subprocess per mode (so each peak-memory figure is that mode's alone). Reports non-padding
-tokens/s over the training loop and peak memory (process RSS; on CUDA also the peak allocated
-and reserved GPU memory). Runs on CUDA when it is available, else on CPU.
+GSM8K rows in lema's CoT format, and runs `lema train` (`lema.training.run.train`) for a fixed
+number of steps in a fresh subprocess per mode (so each peak-memory figure is that mode's
+alone). Reports non-padding tokens/s over the training loop and peak memory (process RSS; on
+CUDA also the peak allocated and reserved GPU memory). Runs on CUDA when it is available, else
+on CPU.
 
     .venv/bin/python benchmarks/training.py                       # tiny model, LoRA + NF4
     .venv/bin/python benchmarks/training.py --shape 1b --quant nf4 none --steps 20   # GPU

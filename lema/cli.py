@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mix-pool": ("lema.datagen.mixes", "training rows after the contamination check"),
     "mix": ("lema.datagen.mixes", "a training mix (results/{task}/train/{mix}.jsonl)"),
     "stats": ("lema.datagen.funnel", "print the data-generation funnel per task"),
-    "train": ("lema.training.train", "fine-tune a LoRA/QLoRA adapter"),
+    "train": ("lema.training.cli", "fine-tune a LoRA/QLoRA adapter"),
     "merge": ("lema.training.merge", "merge an adapter into its base model for serving"),
     "predict": (
         "lema.evaluation.predict",

@@ -16,7 +16,7 @@ import pytest
 from train_fixtures import build_tiny, write_mix
 
 from lema.cli import main as lema_main
-from lema.training.train import _prepare_checkpoints, last_checkpoint
+from lema.training.checkpoints import last_checkpoint, prepare_checkpoints
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 LEMA = [sys.executable, "-m", "lema.cli"]
@@ -116,7 +116,8 @@ def test_trains_with_falling_loss(adapters, quant):
 def test_nf4_model_is_really_4bit(work):
     import bitsandbytes as bnb
 
-    from lema.training.train import load_model, resolve_runtime
+    from lema.training.model import load_model
+    from lema.training.settings import resolve_runtime
 
     s = settings(quantization="nf4")
     runtime = resolve_runtime(s, 1, cuda=False)
@@ -129,7 +130,7 @@ def test_nf4_model_is_really_4bit(work):
 
 
 def test_auto_quantization_is_none_on_cpu_and_nf4_on_cuda():
-    from lema.training.train import resolve_runtime
+    from lema.training.settings import resolve_runtime
 
     assert resolve_runtime(settings(quantization="auto"), 1, cuda=False)["quantization"] == "none"
     r = resolve_runtime(
@@ -259,12 +260,12 @@ def last_line_matching(text: str, needle: str) -> str:
 def test_checkpoints_of_other_settings_are_discarded(tmp_path):
     ckpt = tmp_path / "ckpt"
     fp = {"settings": settings(), "mix_sha256": "a"}
-    assert _prepare_checkpoints(ckpt, fp, main=True) is None
+    assert prepare_checkpoints(ckpt, fp, main=True) is None
     (ckpt / "checkpoint-3").mkdir()
     (ckpt / "checkpoint-3" / "trainer_state.json").write_text("{}")
     (ckpt / "checkpoint-6").mkdir()  # cut off mid-save: no trainer_state.json
-    assert _prepare_checkpoints(ckpt, fp, main=True) == ckpt / "checkpoint-3"
-    assert _prepare_checkpoints(ckpt, {**fp, "mix_sha256": "b"}, main=True) is None
+    assert prepare_checkpoints(ckpt, fp, main=True) == ckpt / "checkpoint-3"
+    assert prepare_checkpoints(ckpt, {**fp, "mix_sha256": "b"}, main=True) is None
     assert not (ckpt / "checkpoint-3").exists()
 
 

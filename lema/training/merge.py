@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
+from typing import Any
 
 from lema.errors import ConfigError, DataError
+from lema.training.adapter import ADAPTER_CONFIG_FILE, SETTINGS_FILE, atomic_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,15 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def merge(adapter: Path, out: Path, model: str | None = None, dtype: str = "auto") -> Path:
-    if not (adapter / "adapter_config.json").exists():
-        raise DataError(f"{adapter}: not an adapter folder (no adapter_config.json)")
+    """Merge the adapter folder ``adapter`` into its base model (``model``, default: the one
+    its settings.json records) and write the merged model and tokenizer to ``out``."""
+    if not (adapter / ADAPTER_CONFIG_FILE).exists():
+        raise DataError(f"{adapter}: not an adapter folder (no {ADAPTER_CONFIG_FILE})")
     if model is None:
-        try:
-            model = json.loads((adapter / "settings.json").read_text())["model"]
-        except (OSError, ValueError, KeyError):
-            raise ConfigError(
-                f"{adapter}: no base model recorded in settings.json; pass --model"
-            ) from None
+        model = _recorded_model(adapter)
 
     import torch
     from peft import PeftModel
@@ -62,17 +59,25 @@ def merge(adapter: Path, out: Path, model: str | None = None, dtype: str = "auto
         ) from None
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(model)
+    _write_merged(merged, tokenizer, adapter, out)
+    return out
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+
+def _recorded_model(adapter: Path) -> str:
+    """The base model recorded in the adapter's settings.json."""
     try:
+        return json.loads((adapter / SETTINGS_FILE).read_text())["model"]
+    except (OSError, ValueError, KeyError):
+        raise ConfigError(
+            f"{adapter}: no base model recorded in {SETTINGS_FILE}; pass --model"
+        ) from None
+
+
+def _write_merged(merged: Any, tokenizer: Any, adapter: Path, out: Path) -> None:
+    """Write the merged model, the tokenizer and a copy of the adapter's settings into ``out``
+    atomically."""
+    with atomic_folder(out) as tmp:
         merged.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
-        if (adapter / "settings.json").exists():
-            shutil.copy(adapter / "settings.json", tmp / "lema-adapter-settings.json")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+        if (adapter / SETTINGS_FILE).exists():
+            shutil.copy(adapter / SETTINGS_FILE, tmp / "lema-adapter-settings.json")

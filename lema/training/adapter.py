@@ -1,0 +1,60 @@
+"""The adapter folder `lema train` writes and `lema merge` reads: the PEFT adapter
+(``adapter_config.json`` + ``adapter_model.safetensors``), ``settings.json`` (the exact resolved
+settings) and ``metrics.json``, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lema.io import write_json
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+SETTINGS_FILE = "settings.json"
+METRICS_FILE = "metrics.json"
+
+
+@contextlib.contextmanager
+def atomic_folder(out: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``out``; on success it replaces ``out``, so ``out`` is
+    either absent, the old one, or complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_adapter(
+    model: PeftModel, out: Path, settings: Mapping[str, Any], metrics: Mapping[str, Any]
+) -> None:
+    """Save the adapter, settings and metrics into ``out`` atomically. The tokenizer is not
+    copied: the base model's is the one to use."""
+    with atomic_folder(out) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        write_json(tmp / SETTINGS_FILE, settings)
+        write_json(tmp / METRICS_FILE, finite(metrics))
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (JSON has neither)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite(v) for v in obj]
+    return obj
