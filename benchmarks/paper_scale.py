@@ -59,7 +59,7 @@ def measured_chars(data: Path) -> dict[str, tuple[int, int]]:
 
 
 def prompt_tokens(config: dict, section: str, task: str, cpt: float) -> float:
-    from lema.datagen.common import prompt_path
+    from lema.datagen.prompts import prompt_path
 
     text = Path(prompt_path(config[section]["prompt"][task])).read_text()
     return len(text) / cpt

@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("lema.data", "build a raw-data table (data/raw/{task}/{split}.parquet)"),
     "tiny-model": ("lema.models.tiny", "build a tiny random-init LLaMA model and tokenizer"),
     "generate": (
-        "lema.models.generate",
+        "lema.models.cli",
         "completions for a JSONL of requests (hf/openai/file, cached)",
     ),
     "sample": (

@@ -272,7 +272,7 @@ def predict_runtime(wildcards):
 # evolved/questions.parquet), results/{task}/cot/cot.parquet, results/{task}/train/pool.parquet
 # (decontaminated rows) and results/{task}/train/{mix}.jsonl; a `.stats.json` beside each.
 from lema.config import model_spec as _model_spec
-from lema.datagen.common import prompt_path as _prompt_path
+from lema.datagen.prompts import prompt_path as _prompt_path
 from lema.workflow import content_sha256 as _content_sha256
 from lema.workflow import operational as _operational
 from lema.workflow import result_spec as _result_spec

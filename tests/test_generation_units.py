@@ -16,10 +16,10 @@ import pytest
 # EMBEDDED ships with lema; SHARED is the full data, for tests marked @pytest.mark.shared
 from datafiles import EMBEDDED, SHARED
 
-from lema.datagen.common import Funnel, clean_path, load_prompt, prompt_path, render
 from lema.datagen.correction import judge, parse_correction, training_row
 from lema.datagen.cot import gold_cot, to_step_format
 from lema.datagen.evolve import majority_answer, parse_question
+from lema.datagen.funnel import Funnel
 from lema.datagen.gold_corrector import (
     first_wrong_step,
     gold_correction,
@@ -29,7 +29,9 @@ from lema.datagen.gold_corrector import (
     unbox,
 )
 from lema.datagen.mixes import ContaminationIndex, build_mix, build_pool
+from lema.datagen.prompts import load_prompt, prompt_path, render
 from lema.datagen.sampling import PATH_SCHEMA, select_mistakes
+from lema.datagen.text import clean_path
 from lema.formats import cot_completion
 from lema.grading.answers import equivalent, gold_answer, grade
 

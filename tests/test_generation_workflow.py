@@ -28,8 +28,8 @@ import polars as pl
 import pytest
 import yaml
 
-from lema.datagen.common import norm_words
 from lema.datagen.mixes import ContaminationIndex
+from lema.datagen.text import norm_words
 from lema.grading.answers import equivalent, grade
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -235,7 +235,7 @@ def test_workspace_copied_elsewhere_plans_nothing(restore, tmp_path):
 def test_touched_prompt_and_data_files_plan_nothing(restore):
     """Every prompt and data file the graph reads by name, touched without a change."""
     from lema.data import EMBEDDED_DIR
-    from lema.datagen.common import PROMPTS_DIR
+    from lema.datagen.prompts import PROMPTS_DIR
 
     files = [
         restore / "prompts" / "correct_gsm8k.txt",

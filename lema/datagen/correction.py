@@ -29,21 +29,12 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import (
-    Funnel,
-    Usage,
-    add_model_call_arguments,
-    call_model,
-    is_gold,
-    load_prompt,
-    make_request,
-    model_call,
-    read_table,
-    render,
-    stats_path_for,
-    write_table,
-)
+from lema.datagen.common import read_table, stats_path_for, write_table
+from lema.datagen.funnel import Funnel
+from lema.datagen.prompts import load_prompt, render
 from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt, split_steps
+from lema.models import Usage, call_model, is_gold, make_request
+from lema.models.cli import add_model_call_arguments, model_call
 
 CORRECTION_SCHEMA = {
     "correction_id": pl.String,

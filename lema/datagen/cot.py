@@ -16,25 +16,19 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import (
-    Funnel,
-    Usage,
-    add_model_call_arguments,
-    clean_path,
-    is_gold,
-    model_call,
-    norm_ws,
-    read_table,
-    solve_questions,
-    stats_path_for,
-    write_table,
-)
+from lema.datagen.common import read_table, stats_path_for, write_table
+from lema.datagen.funnel import Funnel
 from lema.datagen.gold_corrector import gsm8k_gold_steps, math_gold_steps
+from lema.datagen.prompts import load_prompt, render
+from lema.datagen.text import clean_path, norm_ws
 from lema.formats import cot_completion, cot_prompt, split_steps
+from lema.models import Usage, call_model, is_gold, make_request
+from lema.models.cli import add_model_call_arguments, model_call
 
 COT_SCHEMA = {
     "cot_id": pl.String,
@@ -65,6 +59,111 @@ def to_step_format(path: str, answer: str) -> str:
     return cot_completion(steps, answer)
 
 
+def solve_questions(
+    spec: dict[str, Any],
+    prompt: str,
+    items: Iterable[dict[str, Any]],
+    id_prefix: str,
+    *,
+    n: int,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+    cache: str | None,
+    usage: Usage,
+    progress: bool | str = True,
+) -> dict[str, list[str]]:
+    """``n`` step-by-step solutions per item (``id``, ``question``) with the CoT prompt
+    ``prompt``; returns "<id_prefix>:<id>" -> completions. Also what evolution votes with."""
+    template = load_prompt(prompt, ("question",))
+    requests = [
+        make_request(
+            spec,
+            f"{id_prefix}:{item['id']}",
+            render(template, question=item["question"]),
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=["\n\nQuestion:"],
+        )
+        for item in items
+    ]
+    return call_model(spec, requests, cache, usage, progress=progress)
+
+
+def _cot_row(
+    q: dict[str, Any], task: str, cot_id: str, source: str, raw: str, reason: str | None
+) -> dict[str, Any]:
+    return {
+        "cot_id": cot_id,
+        "question_id": q["id"],
+        "task": task,
+        "question": q["question"],
+        "gold_answer": q["answer"],
+        "source": source,
+        "raw": raw,
+        "kept": reason is None,
+        "reason": reason,
+    }
+
+
+def gold_rows(questions: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
+    """One kept row per question: its gold solution in the step format."""
+    return [
+        {
+            **_cot_row(q, task, f"{q['id']}:gold", "gold", q["solution"], None),
+            "prompt": cot_prompt(q["question"]),
+            "completion": gold_cot(q["solution"], q["answer"], task),
+        }
+        for q in questions
+    ]
+
+
+def path_drop_reason(path: str, gold: str, task: str, seen: set[str]) -> str | None:
+    """Why a corrector-written path is dropped (None: kept); a kept path's key joins ``seen``."""
+    from lema.grading.answers import equivalent, extract_answer
+
+    pred = extract_answer(path, task) if path else None
+    if not path:
+        return "empty"
+    if pred is None:
+        return "no_answer"
+    if not equivalent(pred, gold, task):
+        return "wrong_answer"
+    key = norm_ws(to_step_format(path, gold))
+    reason = "duplicate" if key in seen else None
+    seen.add(key)
+    return reason
+
+
+def corrector_rows(
+    questions: list[dict[str, Any]],
+    task: str,
+    got: dict[str, list[str]],
+    n: int,
+    funnel: Funnel,
+) -> list[dict[str, Any]]:
+    """Rows of the corrector's paths (``got``: "cot:<id>" -> completions), each kept or
+    dropped with its reason and counted in ``funnel``."""
+    rows: list[dict[str, Any]] = []
+    for q in questions:
+        seen = {norm_ws(gold_cot(q["solution"], q["answer"], task))}  # not a copy of the gold row
+        for j, raw in enumerate(got[f"cot:{q['id']}"][:n]):
+            path = clean_path(raw)
+            reason = path_drop_reason(path, q["answer"], task, seen)
+            kept = reason is None
+            funnel.record(kept, reason)
+            rows.append(
+                {
+                    **_cot_row(q, task, f"{q['id']}:corrector:{j}", "corrector", raw, reason),
+                    "prompt": cot_prompt(q["question"]) if kept else None,
+                    "completion": to_step_format(path, q["answer"]) if kept else None,
+                }
+            )
+    return rows
+
+
 def build_cot(
     questions: pl.DataFrame,
     task: str,
@@ -78,30 +177,13 @@ def build_cot(
     cache: str | None,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    from lema.grading.answers import equivalent, extract_answer
-
+    """The CoT rows of ``questions``: gold solutions, then ``n`` corrector paths each."""
     usage = Usage()
     name = (spec or {}).get("name", "corrector")
     funnel = Funnel("cot", task=task, corrector=name)
-    rows: list[dict[str, Any]] = []
     qs = list(questions.iter_rows(named=True))
-    for q in qs:
-        rows.append(
-            {
-                "cot_id": f"{q['id']}:gold",
-                "question_id": q["id"],
-                "task": task,
-                "question": q["question"],
-                "gold_answer": q["answer"],
-                "source": "gold",
-                "raw": q["solution"],
-                "kept": True,
-                "reason": None,
-                "prompt": cot_prompt(q["question"]),
-                "completion": gold_cot(q["solution"], q["answer"], task),
-            }
-        )
-        funnel.keep()
+    rows = gold_rows(qs, task)
+    funnel.keep(len(rows))
     funnel.extra["gold"] = len(qs)
     if spec is None or is_gold(spec) or n == 0:
         funnel.extra["corrector_paths"] = "skipped: " + (
@@ -121,44 +203,9 @@ def build_cot(
         usage=usage,
         progress=progress,
     )
-    n_kept = 0
-    for q in qs:
-        seen = {norm_ws(gold_cot(q["solution"], q["answer"], task))}  # not a copy of the gold row
-        for j, raw in enumerate(got[f"cot:{q['id']}"][:n]):
-            path = clean_path(raw)
-            reason = None
-            pred = extract_answer(path, task) if path else None
-            if not path:
-                reason = "empty"
-            elif pred is None:
-                reason = "no_answer"
-            elif not equivalent(pred, q["answer"], task):
-                reason = "wrong_answer"
-            else:
-                key = norm_ws(to_step_format(path, q["answer"]))
-                if key in seen:
-                    reason = "duplicate"
-                seen.add(key)
-            kept = reason is None
-            funnel.record(kept, reason)
-            n_kept += kept
-            rows.append(
-                {
-                    "cot_id": f"{q['id']}:corrector:{j}",
-                    "question_id": q["id"],
-                    "task": task,
-                    "question": q["question"],
-                    "gold_answer": q["answer"],
-                    "source": "corrector",
-                    "raw": raw,
-                    "kept": kept,
-                    "reason": reason,
-                    "prompt": cot_prompt(q["question"]) if kept else None,
-                    "completion": to_step_format(path, q["answer"]) if kept else None,
-                }
-            )
-    funnel.extra["corrector_kept"] = n_kept
-    return rows, funnel, usage
+    paths = corrector_rows(qs, task, got, n, funnel)
+    funnel.extra["corrector_kept"] = sum(r["kept"] for r in paths)
+    return rows + paths, funnel, usage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -33,23 +33,13 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import (
-    Funnel,
-    Usage,
-    add_model_call_arguments,
-    call_model,
-    clean_path,
-    is_gold,
-    load_prompt,
-    make_request,
-    model_call,
-    norm_words,
-    read_table,
-    render,
-    solve_questions,
-    stats_path_for,
-    write_table,
-)
+from lema.datagen.common import read_table, stats_path_for, write_table
+from lema.datagen.cot import solve_questions
+from lema.datagen.funnel import Funnel
+from lema.datagen.prompts import load_prompt, render
+from lema.datagen.text import clean_path, norm_words
+from lema.models import Usage, call_model, is_gold, make_request
+from lema.models.cli import add_model_call_arguments, model_call
 
 EVOLVED_SCHEMA = {
     "id": pl.String,
@@ -123,6 +113,105 @@ def majority_answer(answers: list[str | None], task: str) -> tuple[str | None, f
     return rep, len(best) / len(answers), best[0]
 
 
+def pick_seeds(
+    corrections: pl.DataFrame, max_seeds: int | None, seed: int
+) -> dict[str, dict[str, Any]]:
+    """Seed question id -> its first kept correction, sorted by id; at most ``max_seeds`` (a
+    seeded random subset)."""
+    kept_corr = corrections.filter(pl.col("kept")).sort(["question_id", "correction_id"])
+    seeds: dict[str, dict[str, Any]] = {}
+    for r in kept_corr.iter_rows(named=True):
+        seeds.setdefault(r["question_id"], r)
+    seed_ids = sorted(seeds)
+    if max_seeds is not None and len(seed_ids) > max_seeds:
+        seed_ids = sorted(random.Random(seed).sample(seed_ids, max_seeds))
+    return {sid: seeds[sid] for sid in seed_ids}
+
+
+def write_questions(
+    spec: dict[str, Any],
+    seeds: dict[str, dict[str, Any]],
+    *,
+    prompt: str,
+    new_per_seed: int,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+    cache: str | None,
+    usage: Usage,
+    progress: bool,
+) -> dict[str, list[str]]:
+    """The corrector's new questions per seed ("evolve:<seed id>" -> completions)."""
+    template = load_prompt(prompt, ("question", "mistake"))
+    reqs = [
+        make_request(
+            spec,
+            f"evolve:{sid}",
+            render(
+                template,
+                question=row["question"],
+                mistake=row["explanation"] or "a wrong step",
+            ),
+            n=new_per_seed,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=["\n\nSeed Question:"],
+        )
+        for sid, row in seeds.items()
+    ]
+    return call_model(spec, reqs, cache, usage, progress=progress)
+
+
+def candidates(
+    task: str, seeds: dict[str, dict[str, Any]], written: dict[str, list[str]], new_per_seed: int
+) -> list[dict[str, Any]]:
+    """Every written question, parsed; ``reason`` set for the unusable and the duplicates (of
+    another new question or of a seed question)."""
+    seen = {norm_words(row["question"]) for row in seeds.values()}
+    cands: list[dict[str, Any]] = []
+    for sid, row in seeds.items():
+        for j, raw in enumerate(written[f"evolve:{sid}"][:new_per_seed]):
+            q, reason = parse_question(raw)
+            if q is not None:
+                key = norm_words(q)
+                if key in seen:
+                    q, reason = None, "duplicate"
+                else:
+                    seen.add(key)
+            cands.append(
+                {
+                    "id": f"{task}-evolved-{sid}-{j}",
+                    "task": task,
+                    "seed_id": sid,
+                    "seed_question": row["question"],
+                    "question": q,
+                    "raw": raw,
+                    "reason": reason,
+                }
+            )
+    return cands
+
+
+def settle_answer(
+    cand: dict[str, Any], solutions: list[str], task: str, min_agreement: float
+) -> None:
+    """Fill ``cand``'s reference answer from its vote ``solutions``, or the reason it has none."""
+    from lema.grading.answers import extract_answer
+
+    sols = [clean_path(s) for s in solutions]
+    answers = [extract_answer(s, task) if s.strip() else None for s in sols]
+    rep, share, idx = majority_answer(answers, task)
+    cand["votes"] = len(sols)
+    cand["agreement"] = share
+    if rep is None:
+        cand["reason"] = "no_answer"
+    elif share + 1e-9 < min_agreement:
+        cand["reason"] = "low_agreement"
+    else:
+        cand.update({"answer": rep, "solution": sols[idx], "kept": True})
+
+
 def evolve(
     corrections: pl.DataFrame,
     task: str,
@@ -140,68 +229,33 @@ def evolve(
     cache: str | None,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    from lema.grading.answers import extract_answer
-
+    """New questions seeded by ``corrections``, each with a self-consistency reference answer
+    (or the reason it was dropped)."""
     usage = Usage()
     name = spec.get("name", "corrector")
     funnel = Funnel("evolved_questions", task=task, corrector=name)
-    kept_corr = corrections.filter(pl.col("kept")).sort(["question_id", "correction_id"])
-    seeds: dict[str, dict[str, Any]] = {}
-    for r in kept_corr.iter_rows(named=True):
-        seeds.setdefault(r["question_id"], r)
-    seed_ids = sorted(seeds)
-    if max_seeds is not None and len(seed_ids) > max_seeds:
-        seed_ids = sorted(random.Random(seed).sample(seed_ids, max_seeds))
-    funnel.extra["seeds"] = len(seed_ids)
+    seeds = pick_seeds(corrections, max_seeds, seed)
+    funnel.extra["seeds"] = len(seeds)
     if is_gold(spec):
         funnel.extra["skipped"] = "the gold corrector cannot write new questions"
         return [], funnel, usage
-    template = load_prompt(prompt, ("question", "mistake"))
-    reqs = [
-        make_request(
-            spec,
-            f"evolve:{sid}",
-            render(
-                template,
-                question=seeds[sid]["question"],
-                mistake=seeds[sid]["explanation"] or "a wrong step",
-            ),
-            n=new_per_seed,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            stop=["\n\nSeed Question:"],
-        )
-        for sid in seed_ids
-    ]
-    written = call_model(spec, reqs, cache, usage, progress=progress)
-    seen = {norm_words(seeds[s]["question"]) for s in seed_ids}
-    cands: list[dict[str, Any]] = []
-    for sid in seed_ids:
-        for j, raw in enumerate(written[f"evolve:{sid}"][:new_per_seed]):
-            q, reason = parse_question(raw)
-            if q is not None:
-                key = norm_words(q)
-                if key in seen:
-                    q, reason = None, "duplicate"
-                else:
-                    seen.add(key)
-            cands.append(
-                {
-                    "id": f"{task}-evolved-{sid}-{j}",
-                    "task": task,
-                    "seed_id": sid,
-                    "seed_question": seeds[sid]["question"],
-                    "question": q,
-                    "raw": raw,
-                    "reason": reason,
-                }
-            )
-    valid = [c for c in cands if c["reason"] is None]
+    written = write_questions(
+        spec,
+        seeds,
+        prompt=prompt,
+        new_per_seed=new_per_seed,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        cache=cache,
+        usage=usage,
+        progress=progress,
+    )
+    cands = candidates(task, seeds, written, new_per_seed)
     solved = solve_questions(
         spec,
         cot_prompt,
-        valid,
+        [c for c in cands if c["reason"] is None],
         "vote",
         n=votes,
         temperature=temperature,
@@ -214,17 +268,7 @@ def evolve(
     for c in cands:
         c.update({"answer": None, "solution": None, "agreement": None, "votes": 0, "kept": False})
         if c["reason"] is None:
-            sols = [clean_path(s) for s in solved[f"vote:{c['id']}"][:votes]]
-            answers = [extract_answer(s, task) if s.strip() else None for s in sols]
-            rep, share, idx = majority_answer(answers, task)
-            c["votes"] = len(sols)
-            c["agreement"] = share
-            if rep is None:
-                c["reason"] = "no_answer"
-            elif share + 1e-9 < min_agreement:
-                c["reason"] = "low_agreement"
-            else:
-                c.update({"answer": rep, "solution": sols[idx], "kept": True})
+            settle_answer(c, solved[f"vote:{c['id']}"][:votes], task, min_agreement)
         funnel.record(c["kept"], c["reason"])
     return cands, funnel, usage
 

@@ -1,4 +1,6 @@
-"""`lema stats [RESULTS]`: one funnel table per task from the stages' ``*.stats.json`` files.
+"""The data-generation funnel: each stage counts with a :class:`Funnel` (items in, kept,
+dropped by reason) and writes it as a small ``*.stats.json``; `lema stats [RESULTS]` prints one
+funnel table per task from those files.
 
 Rows follow the data flow: sampled paths -> mistakes -> corrections (per generator), evolved
 questions -> their paths, mistakes and corrections, CoT data, the contamination-checked pool and
@@ -9,11 +11,60 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from lema.errors import LemaError
+from lema.io import write_json
+from lema.models import Usage
 
+
+class Funnel:
+    """Counts of one stage: items in, kept, dropped by reason (in == kept + sum(dropped))."""
+
+    def __init__(self, stage: str, **meta: Any) -> None:
+        self.stage = stage
+        self.meta = meta
+        self.n_in = 0
+        self.kept = 0
+        self.dropped: Counter[str] = Counter()
+        self.extra: dict[str, Any] = {}
+
+    def keep(self, n: int = 1) -> None:
+        self.n_in += n
+        self.kept += n
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.n_in += n
+        self.dropped[reason] += n
+
+    def record(self, kept: bool, reason: str | None) -> None:
+        if kept:
+            self.keep()
+        else:
+            self.drop(reason or "unknown")
+
+    def as_dict(self, usage: Usage | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"stage": self.stage, **self.meta}
+        out.update(
+            {"in": self.n_in, "kept": self.kept, "dropped": dict(sorted(self.dropped.items()))}
+        )
+        if usage is not None:
+            out.update(usage.as_dict())
+        else:
+            out.update({"tokens": {"prompt": 0, "completion": 0}, "cost_usd": 0.0, "requests": 0})
+        out.update(self.extra)
+        return out
+
+    def write(self, path: str | Path | None, usage: Usage | None = None) -> dict[str, Any]:
+        data = self.as_dict(usage)
+        if path:
+            write_json(path, data)
+        return data
+
+
+# --------------------------------------------------------------------------- `lema stats`
 ORDER = ["paths", "mistakes", "corrections"]
 
 

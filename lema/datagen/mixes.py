@@ -35,7 +35,9 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import Funnel, norm_words, read_table, stats_path_for
+from lema.datagen.common import read_table, stats_path_for
+from lema.datagen.funnel import Funnel
+from lema.datagen.text import norm_words
 from lema.errors import LemaError
 from lema.io import read_json, write_json, write_jsonl, write_parquet
 

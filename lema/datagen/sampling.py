@@ -25,21 +25,12 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import (
-    Funnel,
-    Usage,
-    call_model,
-    clean_path,
-    is_gold,
-    load_prompt,
-    make_request,
-    model_call,
-    norm_ws,
-    read_table,
-    render,
-    stats_path_for,
-    write_table,
-)
+from lema.datagen.common import read_table, stats_path_for, write_table
+from lema.datagen.funnel import Funnel
+from lema.datagen.prompts import load_prompt, render
+from lema.datagen.text import clean_path, norm_ws
+from lema.models import Usage, call_model, is_gold, make_request
+from lema.models.cli import model_call
 
 PATH_SCHEMA = {
     "path_id": pl.String,

@@ -43,105 +43,107 @@ def _mixes(rows: list[dict[str, Any]]) -> list[str]:
     return [m for m in MIX_ORDER if m in present] + sorted(present - set(MIX_ORDER))
 
 
-def plot_accuracy(metrics: list[dict[str, Any]], path: str | Path) -> None:
-    tasks = [t for t in TASK_ORDER if any(m["task"] == t for m in metrics)] or ["gsm8k"]
-    fig, axes = plt.subplots(
-        1, len(tasks), figsize=(max(5.5, 4.2 * len(tasks) + 1), 4.2), squeeze=False
+def _ylim(rows: list[dict[str, Any]], task: str) -> float:
+    """The panel's y limit: room above the highest bar or paper figure, within 5-100 %."""
+    tops = [float(r["pass@1"]) for r in rows] + [
+        PAPER_FIGURES.get((paper_backbone(r["backbone"], r.get("model")), r["mix"]), {}).get(
+            task, 0.0
+        )
+        for r in rows
+    ]
+    return min(100.0, max(5.0, 1.18 * max(tops + [0.0])))
+
+
+def _bar(
+    ax: Any, x: float, width: float, r: dict[str, Any], ylim: float, label: str | None
+) -> None:
+    """One bar with its value: inside the bar (rotated) when there is room, else just above."""
+    mix = r["mix"]
+    value = float(r["pass@1"])
+    ax.bar(x, value, width * 0.92, color=MIX_COLORS.get(mix, "#6b7280"), label=label)
+    inside = value > 0.22 * ylim
+    ax.annotate(
+        f"{value:.1f}",
+        (x, value),
+        xytext=(0, -3 if inside else 2),
+        textcoords="offset points",
+        ha="center",
+        va="top" if inside else "bottom",
+        rotation=90,
+        fontsize=7,
+        color="white" if inside else "black",
     )
-    mixes = _mixes(metrics)
-    paper_drawn = False
-    for ax, task in zip(axes[0], tasks, strict=True):
-        rows = [m for m in metrics if m["task"] == task]
-        backbones = sorted({r["backbone"] for r in rows})
-        width = 0.8 / max(1, len(mixes))
-        ylim = min(
-            100.0,
-            max(
-                5.0,
-                1.18
-                * max(
-                    [float(r["pass@1"]) for r in rows]
-                    + [
-                        PAPER_FIGURES.get(
-                            (paper_backbone(r["backbone"], r.get("model")), r["mix"]), {}
-                        ).get(task, 0.0)
-                        for r in rows
-                    ]
-                    + [0.0]
-                ),
-            ),
-        )
-        labelled: set[str] = set()
-        for j, mix in enumerate(mixes):
-            for i, bb in enumerate(backbones):
-                r = next((r for r in rows if r["backbone"] == bb and r["mix"] == mix), None)
-                if r is None:
-                    continue
-                x = i - 0.4 + width * (j + 0.5)
-                value = float(r["pass@1"])
-                label = MIX_LABEL.get(mix, mix)
-                ax.bar(
-                    x,
-                    value,
-                    width * 0.92,
-                    color=MIX_COLORS.get(mix, "#6b7280"),
-                    label=label if label not in labelled else None,
+
+
+def _bars(
+    ax: Any, rows: list[dict[str, Any]], task: str, mixes: list[str], paper_drawn: bool
+) -> tuple[list[str], float, bool]:
+    """The bars of one task's panel (and the paper's figure above each bar that has one);
+    returns the backbones on the x axis, the y limit and whether the paper's legend entry is
+    drawn yet."""
+    backbones = sorted({r["backbone"] for r in rows})
+    width = 0.8 / max(1, len(mixes))
+    ylim = _ylim(rows, task)
+    labelled: set[str] = set()
+    for j, mix in enumerate(mixes):
+        for i, bb in enumerate(backbones):
+            r = next((r for r in rows if r["backbone"] == bb and r["mix"] == mix), None)
+            if r is None:
+                continue
+            x = i - 0.4 + width * (j + 0.5)
+            label = MIX_LABEL.get(mix, mix)
+            _bar(ax, x, width, r, ylim, label if label not in labelled else None)
+            labelled.add(label)
+            pb = paper_backbone(bb, r.get("model"))
+            fig_value = PAPER_FIGURES.get((pb, mix), {}).get(task) if pb else None
+            if fig_value is not None:
+                ax.hlines(
+                    fig_value,
+                    x - width * 0.5,
+                    x + width * 0.5,
+                    colors="black",
+                    linewidth=2,
+                    label="paper (An et al. 2023)" if not paper_drawn else None,
                 )
-                labelled.add(label)
-                # our value: inside the bar (rotated) when there is room, else just above it
-                inside = value > 0.22 * ylim
-                ax.annotate(
-                    f"{value:.1f}",
-                    (x, value),
-                    xytext=(0, -3 if inside else 2),
-                    textcoords="offset points",
-                    ha="center",
-                    va="top" if inside else "bottom",
-                    rotation=90,
-                    fontsize=7,
-                    color="white" if inside else "black",
-                )
-                pb = paper_backbone(bb, r.get("model"))
-                fig_value = PAPER_FIGURES.get((pb, mix), {}).get(task) if pb else None
-                if fig_value is not None:
-                    ax.hlines(
-                        fig_value,
-                        x - width * 0.5,
-                        x + width * 0.5,
-                        colors="black",
-                        linewidth=2,
-                        label="paper (An et al. 2023)" if not paper_drawn else None,
-                    )
-                    paper_drawn = True
-        ax.set_xticks(range(len(backbones)))
-        ax.set_xticklabels(
-            backbones,
-            rotation=20 if len(backbones) > 3 else 0,
-            ha="right" if len(backbones) > 3 else "center",
+                paper_drawn = True
+    return backbones, ylim, paper_drawn
+
+
+def _frame_panel(
+    ax: Any, rows: list[dict[str, Any]], task: str, backbones: list[str], ylim: float
+) -> None:
+    """Axes, title and grid of one task's panel; a note when it has no (or only 0 %) results."""
+    ax.set_xticks(range(len(backbones)))
+    ax.set_xticklabels(
+        backbones,
+        rotation=20 if len(backbones) > 3 else 0,
+        ha="right" if len(backbones) > 3 else "center",
+    )
+    ax.set_xlim(-0.6, len(backbones) - 0.4)
+    ax.set_ylim(0, ylim)
+    n = rows[0]["n"] if rows else 0
+    ax.set_title(f"{TASK_LABEL.get(task, task)} (n = {n})" if rows else TASK_LABEL.get(task, task))
+    ax.set_ylabel("pass@1 (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    if not rows:
+        ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
+    elif not any(float(r["pass@1"]) for r in rows):
+        ax.text(
+            0.5,
+            0.55,
+            "every model: 0 %",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="#555",
         )
-        ax.set_xlim(-0.6, len(backbones) - 0.4)
-        ax.set_ylim(0, ylim)
-        n = rows[0]["n"] if rows else 0
-        ax.set_title(
-            f"{TASK_LABEL.get(task, task)} (n = {n})" if rows else TASK_LABEL.get(task, task)
-        )
-        ax.set_ylabel("pass@1 (%)")
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_axisbelow(True)
-        if not rows:
-            ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
-        elif not any(float(r["pass@1"]) for r in rows):
-            ax.text(
-                0.5,
-                0.55,
-                "every model: 0 %",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                color="#555",
-            )
+
+
+def _figure_legend(fig: plt.Figure, axes: Any) -> None:
+    """One legend under the panels: each label once."""
     handles, labels = [], []
-    for ax in axes[0]:
+    for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             if lab not in labels:
                 handles.append(h)
@@ -155,6 +157,22 @@ def plot_accuracy(metrics: list[dict[str, Any]], path: str | Path) -> None:
             frameon=False,
             bbox_to_anchor=(0.5, -0.06),
         )
+
+
+def plot_accuracy(metrics: list[dict[str, Any]], path: str | Path) -> None:
+    """pass@1 by backbone (groups) and mix (bars), one panel per task, with the paper's
+    figures; a PNG at ``path``."""
+    tasks = [t for t in TASK_ORDER if any(m["task"] == t for m in metrics)] or ["gsm8k"]
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(max(5.5, 4.2 * len(tasks) + 1), 4.2), squeeze=False
+    )
+    mixes = _mixes(metrics)
+    paper_drawn = False
+    for ax, task in zip(axes[0], tasks, strict=True):
+        rows = [m for m in metrics if m["task"] == task]
+        backbones, ylim, paper_drawn = _bars(ax, rows, task, mixes, paper_drawn)
+        _frame_panel(ax, rows, task, backbones, ylim)
+    _figure_legend(fig, axes[0])
     fig.suptitle("Greedy pass@1 by backbone and training mix")
     fig.tight_layout()
     _save(fig, path)

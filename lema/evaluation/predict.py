@@ -17,7 +17,6 @@ lema.evaluation.metrics). A
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ from lema.errors import ConfigError, DataError, LemaError
 from lema.evaluation.metrics import DEFAULT_TIMEOUT_S, compute_metrics, grade_frame
 from lema.formats import cot_prompt
 from lema.io import write_json, write_parquet
+from lema.models import Usage, call_model
+from lema.models.cli import model_call
 
 # Greedy decoding stops here too: base models tend to go on with a new few-shot question.
 STOP = ["\nQuestion:"]
@@ -111,8 +112,6 @@ def decode(
     progress: bool = False,
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Greedy completions for (id, question) pairs; returns id -> completion, token totals."""
-    from lema import models  # late import: torch / transformers only when decoding
-
     requests = [
         {
             "id": qid,
@@ -124,22 +123,9 @@ def decode(
         }
         for qid, q in questions
     ]
-    if not requests:
-        return {}, {"prompt": 0, "completion": 0}
-    results = models.generate(spec, requests, cache=cache, progress=progress)
-    out: dict[str, str] = {}
-    tokens = {"prompt": 0, "completion": 0}
-    for res in results:
-        out[str(res.id)] = res.completions[0] if res.completions else ""
-        tokens["prompt"] += int(res.usage.get("prompt_tokens", 0) or 0)
-        tokens["completion"] += int(res.usage.get("completion_tokens", 0) or 0)
-    missing = [qid for qid, _ in questions if qid not in out]
-    if missing:
-        raise LemaError(
-            f"model '{spec.get('name', spec.get('model'))}' returned nothing for "
-            f"{len(missing)} problem(s), e.g. {missing[0]}"
-        )
-    return out, tokens
+    usage = Usage()
+    got = call_model(spec, requests, cache, usage, progress=progress)
+    return {qid: c[0] if c else "" for qid, c in got.items()}, usage.tokens()
 
 
 def predict(
@@ -251,16 +237,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lema import workflow as operational
-
-    ops = operational.parse(args.operational)
-    if args.spec:
-        try:
-            spec = json.loads(args.spec)
-        except json.JSONDecodeError as exc:
-            raise LemaError(f"--spec is not valid JSON ({exc.msg})") from None
-        spec = operational.with_operational(spec, ops, evaluation=True)
-    else:
+    spec, cache = model_call(args, evaluation=True)
+    if spec is None:
         if not args.model:
             raise LemaError("pass --model (or --spec)")
         spec = {"name": args.model, "backend": args.backend, "model": args.model, "chat": False}
@@ -282,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         args.output,
         limit=args.limit,
         max_tokens=max_tokens,
-        cache=False if args.no_cache else operational.cache_path(args.cache, ops),
+        cache=False if args.no_cache else cache,
         workers=args.workers,
         grade_timeout_s=args.grade_timeout,
         stats=args.stats,

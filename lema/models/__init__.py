@@ -11,6 +11,10 @@
     results[0].completions   # 4 strings, sample-index order
     results[0].usage         # {"prompt_tokens", "completion_tokens", "cost_usd"}
 
+A stage calls a model through :func:`call_model` (id -> completions, tokens and cost
+summed into a :class:`Usage`); :mod:`lema.models.cli` holds the shared command-line options
+and `lema generate`.
+
 Backends: ``hf`` (transformers in-process; :mod:`lema.models.hf`), ``openai`` (any
 OpenAI-compatible endpoint; :mod:`lema.models.openai_backend`), ``file`` (completions from
 JSONL; :mod:`lema.models.file_backend`). Every hf/openai sample goes through the persistent
@@ -19,6 +23,7 @@ when a backend runs.
 """
 
 from lema.models.cache import DEFAULT_CACHE, ResponseCache, cache_key
+from lema.models.calls import Usage, call_model, is_gold, make_request, parse_spec
 from lema.models.core import generate, register_backend
 from lema.models.types import (
     BudgetExceeded,
@@ -38,7 +43,12 @@ __all__ = [
     "ResponseCache",
     "Result",
     "Sampling",
+    "Usage",
     "cache_key",
+    "call_model",
     "generate",
+    "is_gold",
+    "make_request",
+    "parse_spec",
     "register_backend",
 ]

@@ -17,6 +17,7 @@ Loaded models stay in memory for the process (keyed by model, adapter, device, d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -195,31 +196,13 @@ def run(
         torch.set_num_threads(threads)
 
 
-def _generate_rows(
-    spec: dict[str, Any],
-    jobs: Sequence[Job],
-    sink: Sink,
-    stats: GenerationStats,
-    progress: bool | str,
-    model: Any,
-    tok: Any,
-    device: str,
-) -> None:
-    import torch
-    from transformers import (
-        GenerationConfig,
-        LogitsProcessor,
-        LogitsProcessorList,
-        StoppingCriteria,
-        StoppingCriteriaList,
-    )
+# a row: (job, the sample indices it fills, prompt ids); a greedy row fills every missing index
+Row = tuple[Job, list[int], list[int]]
 
-    batch_size = int(spec.get("batch_size") or 16)
-    eos_ids = _eos_ids(model, tok)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
 
-    # rows: (job, sample indices it fills, prompt ids); greedy rows fill every missing index
-    rows: list[tuple[Job, list[int], list[int]]] = []
+def _plan_rows(jobs: Sequence[Job], tok: Any) -> list[Row]:
+    """One row per sample still missing (one per job when greedy), longest prompt first."""
+    rows: list[Row] = []
     for job in jobs:
         ids = prompt_ids(tok, job)
         missing = job.missing()
@@ -228,17 +211,28 @@ def _generate_rows(
         else:
             rows.extend((job, [i], ids) for i in missing)
     rows.sort(key=lambda r: -len(r[2]))
+    return rows
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=len(rows),
-            unit="seq",
-            leave=False,
-            desc=progress if isinstance(progress, str) else str(spec.get("name") or spec["model"]),
-        )
+def _progress_bar(spec: dict[str, Any], progress: bool | str, total: int) -> Any:
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        unit="seq",
+        leave=False,
+        desc=progress if isinstance(progress, str) else str(spec.get("name") or spec["model"]),
+    )
+
+
+@functools.cache
+def _row_classes() -> tuple[type, type]:
+    """(RowSampler, RowStop): per-row sampling and stopping for ``model.generate``; built on
+    first use, so that importing this module does not import transformers."""
+    import torch
+    from transformers import LogitsProcessor, StoppingCriteria
 
     class RowSampler(LogitsProcessor):
         def __init__(self, temps: list[float], top_ps: list[float], gens: list[Any]) -> None:
@@ -263,8 +257,10 @@ def _generate_rows(
             return out
 
     class RowStop(StoppingCriteria):
-        def __init__(self, start: int, limits: list[int], stops: list[tuple[str, ...]]) -> None:
-            self.start, self.limits, self.stops = start, limits, stops
+        def __init__(
+            self, tok: Any, start: int, limits: list[int], stops: list[tuple[str, ...]]
+        ) -> None:
+            self.tok, self.start, self.limits, self.stops = tok, start, limits, stops
             self.tail = [max((len(s) for s in st), default=0) + 16 for st in stops]
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
@@ -272,7 +268,7 @@ def _generate_rows(
             done = torch.tensor([gen >= lim for lim in self.limits], device=input_ids.device)
             for r, st in enumerate(self.stops):
                 if st and not done[r]:
-                    text = tok.decode(
+                    text = self.tok.decode(
                         input_ids[r, max(self.start, input_ids.shape[1] - self.tail[r]) :],
                         skip_special_tokens=True,
                     )
@@ -280,55 +276,101 @@ def _generate_rows(
                         done[r] = True
             return done
 
+    return RowSampler, RowStop
+
+
+def _left_padded(batch: Sequence[Row], pad_id: int) -> tuple[Any, Any, int]:
+    """(input ids, attention mask, width) of a batch, left-padded to its longest prompt."""
+    import torch
+
+    width = max(len(r[2]) for r in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, (_, _, ids) in enumerate(batch):
+        if ids:
+            input_ids[r, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            mask[r, width - len(ids) :] = 1
+    return input_ids, mask, width
+
+
+def _generate_batch(
+    model: Any, tok: Any, device: str, batch: Sequence[Row], pad_id: int, eos_ids: list[int]
+) -> list[list[int]]:
+    """One ``model.generate`` call: the generated token ids of each row (prompt cut off)."""
+    import torch
+    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+    row_sampler, row_stop = _row_classes()
+    input_ids, mask, width = _left_padded(batch, pad_id)
+    samplings = [job.request.sampling for job, _, _ in batch]
+    gens = []
+    for job, idx, _ in batch:
+        g = torch.Generator(device=device)
+        g.manual_seed(_row_seed(job.keys[idx[0]]))
+        gens.append(g)
+    limits = [s.max_tokens for s in samplings]
+    gen_cfg = GenerationConfig(
+        max_new_tokens=max(limits),
+        do_sample=False,
+        num_beams=1,
+        pad_token_id=pad_id,
+        eos_token_id=eos_ids,
+    )
+    out = model.generate(
+        input_ids=input_ids.to(device),
+        attention_mask=mask.to(device),
+        generation_config=gen_cfg,
+        logits_processor=LogitsProcessorList(
+            [row_sampler([s.temperature for s in samplings], [s.top_p for s in samplings], gens)]
+        ),
+        stopping_criteria=StoppingCriteriaList(
+            [row_stop(tok, width, limits, [s.stop for s in samplings])]
+        ),
+    )
+    return out[:, width:].cpu().tolist()
+
+
+def _finish(
+    tok: Any, gen: list[int], stops: Sequence[str], eos_ids: list[int]
+) -> tuple[str, list[int], str]:
+    """(text, the tokens it counts, finish reason) of one row's generated ids (already cut to
+    its max_tokens): up to the first eos token, and cut before the first stop string."""
+    finish = "length"
+    for k, t in enumerate(gen):
+        if t in eos_ids:
+            gen, finish = gen[:k], "stop"
+            break
+    text = tok.decode(gen, skip_special_tokens=True)
+    for s in stops:
+        cut = text.find(s)
+        if cut >= 0:
+            text, finish = text[:cut], "stop"
+    return text, gen, finish
+
+
+def _generate_rows(
+    spec: dict[str, Any],
+    jobs: Sequence[Job],
+    sink: Sink,
+    stats: GenerationStats,
+    progress: bool | str,
+    model: Any,
+    tok: Any,
+    device: str,
+) -> None:
+    batch_size = int(spec.get("batch_size") or 16)
+    eos_ids = _eos_ids(model, tok)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
+    rows = _plan_rows(jobs, tok)
+    bar = _progress_bar(spec, progress, len(rows))
     for b in range(0, len(rows), batch_size):
         batch = rows[b : b + batch_size]
-        width = max(len(r[2]) for r in batch)
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for r, (_, _, ids) in enumerate(batch):
-            if ids:
-                input_ids[r, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-                mask[r, width - len(ids) :] = 1
-        samplings = [job.request.sampling for job, _, _ in batch]
-        gens = []
-        for job, idx, _ in batch:
-            g = torch.Generator(device=device)
-            g.manual_seed(_row_seed(job.keys[idx[0]]))
-            gens.append(g)
-        limits = [s.max_tokens for s in samplings]
-        gen_cfg = GenerationConfig(
-            max_new_tokens=max(limits),
-            do_sample=False,
-            num_beams=1,
-            pad_token_id=pad_id,
-            eos_token_id=eos_ids,
-        )
-        out = model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=mask.to(device),
-            generation_config=gen_cfg,
-            logits_processor=LogitsProcessorList(
-                [RowSampler([s.temperature for s in samplings], [s.top_p for s in samplings], gens)]
-            ),
-            stopping_criteria=StoppingCriteriaList(
-                [RowStop(width, limits, [s.stop for s in samplings])]
-            ),
-        )
+        out = _generate_batch(model, tok, device, batch, pad_id, eos_ids)
         stats.requests_sent += 1
-        out = out[:, width:].cpu().tolist()
         items = []
         for r, (job, idx, ids) in enumerate(batch):
-            gen = out[r][: limits[r]]
-            finish = "length"
-            for k, t in enumerate(gen):
-                if t in eos_ids:
-                    gen, finish = gen[:k], "stop"
-                    break
-            text = tok.decode(gen, skip_special_tokens=True)
-            for s in samplings[r].stop:
-                cut = text.find(s)
-                if cut >= 0:
-                    text, finish = text[:cut], "stop"
+            sampling = job.request.sampling
+            text, gen, finish = _finish(tok, out[r][: sampling.max_tokens], sampling.stop, eos_ids)
             stats.prompt_tokens += len(ids)
             stats.completion_tokens += len(gen)
             meta = {

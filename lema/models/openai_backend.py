@@ -216,210 +216,257 @@ async def _run(
     stats: GenerationStats,
     progress: bool | str,
 ) -> None:
-    import httpx2
-    import openai
+    await _Run(spec, jobs, sink, stats, progress).run()
 
-    client = make_client(spec)
-    secret = client.api_key
-    base_url = str(client.base_url).rstrip("/")
-    chat = bool(spec.get("chat", True))
-    path = "/chat/completions" if chat else "/completions"
-    timeout_s = float(spec["timeout_s"])
-    max_retries = int(spec["max_retries"])
-    budget = Budget(spec)
-    queue = deque(jobs)
-    state: dict[str, Any] = {"stop": False, "fatal": None}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=sum(len(j.missing()) for j in jobs),
-            desc=progress if isinstance(progress, str) else f"{spec.get('name') or spec['model']}",
-            unit="sample",
-            leave=False,
+def request_body(spec: dict[str, Any], job: Job, missing: list[int]) -> dict[str, Any]:
+    """The JSON body of one call that asks for the samples ``missing`` of ``job``."""
+    req, s = job.request, job.request.sampling
+    body: dict[str, Any] = {"model": spec["model"]}
+    if bool(spec.get("chat", True)):
+        body["messages"] = (
+            [dict(m) for m in req.messages]
+            if req.messages is not None
+            else [{"role": "user", "content": req.prompt}]
         )
+    else:
+        body["prompt"] = req.prompt if req.prompt is not None else render_messages(req.messages)
+    body["temperature"] = s.temperature
+    body["top_p"] = s.top_p
+    body["max_tokens"] = s.max_tokens
+    if len(missing) > 1:
+        body["n"] = len(missing)
+    if s.stop:
+        body["stop"] = list(s.stop)
+    if s.seed is not None:
+        body["seed"] = s.seed + missing[0]
+    return body
 
-    def body_for(job: Job, missing: list[int]) -> dict[str, Any]:
-        req, s = job.request, job.request.sampling
-        body: dict[str, Any] = {"model": spec["model"]}
-        if chat:
-            body["messages"] = (
-                [dict(m) for m in req.messages]
-                if req.messages is not None
-                else [{"role": "user", "content": req.prompt}]
+
+def _choice_text(ch: Any, chat: bool) -> str:
+    if not isinstance(ch, dict):
+        raise Malformed("a choice is not an object")
+    if chat:
+        msg = ch.get("message")
+        if not isinstance(msg, dict):
+            raise Malformed("a choice has no 'message'")
+        text = msg.get("content")
+        if text is None and isinstance(msg.get("refusal"), str):
+            text = ""
+    else:
+        text = ch.get("text")
+    if not isinstance(text, str):
+        raise Malformed("a choice has no text")
+    return text
+
+
+def parse_reply(
+    content: bytes, want: int, chat: bool
+) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
+    """([(text, finish reason)] in choice-index order, at most ``want``; the usage object) of
+    a 2xx reply; Malformed when it is not a usable completion."""
+    try:
+        data = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Malformed(f"reply is not JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or isinstance(data.get("error"), dict):
+        raise Malformed(f"reply has no completion: {str(data)[:120]}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise Malformed("reply has no 'choices'")
+    out: list[tuple[int, str, str | None]] = []
+    for k, ch in enumerate(choices):
+        text = _choice_text(ch, chat)
+        idx = ch.get("index", k)
+        out.append((idx if isinstance(idx, int) else k, text, ch.get("finish_reason")))
+    out.sort(key=lambda t: t[0])
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return [(t, f) for _, t, f in out[:want]], usage
+
+
+class _Run:
+    """One backend run: ``concurrency`` workers take jobs from a queue; each job's calls go
+    through the spending cap and the retry loop, and their samples into the sink."""
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        jobs: Sequence[Job],
+        sink: Sink,
+        stats: GenerationStats,
+        progress: bool | str,
+    ) -> None:
+        self.spec, self.jobs, self.sink, self.stats = spec, jobs, sink, stats
+        self.client = make_client(spec)
+        self.secret = self.client.api_key
+        self.base_url = str(self.client.base_url).rstrip("/")
+        self.chat = bool(spec.get("chat", True))
+        self.path = "/chat/completions" if self.chat else "/completions"
+        self.timeout_s = float(spec["timeout_s"])
+        self.max_retries = int(spec["max_retries"])
+        self.budget = Budget(spec)
+        self.queue = deque(jobs)
+        self.stop = False
+        self.fatal: str | None = None
+        self.bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=sum(len(j.missing()) for j in jobs),
+                desc=progress
+                if isinstance(progress, str)
+                else str(spec.get("name") or spec["model"]),
+                unit="sample",
+                leave=False,
             )
-        else:
-            body["prompt"] = req.prompt if req.prompt is not None else render_messages(req.messages)
-        body["temperature"] = s.temperature
-        body["top_p"] = s.top_p
-        body["max_tokens"] = s.max_tokens
-        if len(missing) > 1:
-            body["n"] = len(missing)
-        if s.stop:
-            body["stop"] = list(s.stop)
-        if s.seed is not None:
-            body["seed"] = s.seed + missing[0]
-        return body
 
-    def parse(resp: Any, want: int) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
+    async def run(self) -> None:
         try:
-            data = json.loads(resp.content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Malformed(f"reply is not JSON ({type(exc).__name__})") from None
-        if not isinstance(data, dict) or isinstance(data.get("error"), dict):
-            raise Malformed(f"reply has no completion: {str(data)[:120]}")
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise Malformed("reply has no 'choices'")
-        out: list[tuple[int, str, str | None]] = []
-        for k, ch in enumerate(choices):
-            if not isinstance(ch, dict):
-                raise Malformed("a choice is not an object")
-            if chat:
-                msg = ch.get("message")
-                if not isinstance(msg, dict):
-                    raise Malformed("a choice has no 'message'")
-                text = msg.get("content")
-                if text is None and isinstance(msg.get("refusal"), str):
-                    text = ""
-            else:
-                text = ch.get("text")
-            if not isinstance(text, str):
-                raise Malformed("a choice has no text")
-            idx = ch.get("index", k)
-            out.append((idx if isinstance(idx, int) else k, text, ch.get("finish_reason")))
-        out.sort(key=lambda t: t[0])
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return [(t, f) for _, t, f in out[:want]], usage
+            n_workers = max(1, min(int(self.spec.get("concurrency") or 16), len(self.jobs)))
+            await asyncio.gather(*(self.worker() for _ in range(n_workers)))
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+            await self.client.close()
+        self.raise_outcome()
 
-    async def call(job: Job, body: dict[str, Any], want: int):  # noqa: ANN202
-        last = "no attempt"
-        for attempt in range(max_retries + 1):
-            if state["fatal"] is not None:
-                raise Fatal(state["fatal"])
-            stats.requests_sent += 1
-            wait = None
+    def raise_outcome(self) -> None:
+        """A fatal error, or the spending cap, as the exception the caller sees."""
+        name = self.spec.get("name") or self.spec["model"]
+        if self.fatal is not None:
+            raise LemaError(f"model '{name}': {self.fatal}")
+        budget = self.budget
+        if budget.blocked:
+            done = sum(1 for j in self.jobs if j.done())
+            raise BudgetExceeded(
+                f"model '{name}': spending cap max_cost_usd={budget.cap:g} reached (spent "
+                f"${budget.spent:.4f} in this run; {done} of {len(self.jobs)} uncached requests "
+                "complete, all paid completions are cached: raise the cap and rerun to continue)",
+                spent_usd=budget.spent,
+                cap_usd=budget.cap or 0.0,
+            )
+
+    async def worker(self) -> None:
+        while self.queue and not self.stop:
+            job = self.queue.popleft()
             try:
-                async with asyncio.timeout(timeout_s + 5.0):
-                    resp = await client.post(path, body=body, cast_to=httpx2.Response)
-                return parse(resp, want)
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                last = f"HTTP {status}: {_error_message(exc, secret)}"
-                if status in (401, 403):
-                    state["fatal"] = last
-                    raise Fatal(last) from None
-                if status not in RETRYABLE_STATUS and status < 500:
-                    raise Fatal(last) if status == 404 else _Permanent(last) from None
-                kind = str(status)
-                wait = retry_after_s(exc.response.headers)
-            except (openai.APITimeoutError, TimeoutError) as exc:
-                cause = str(getattr(exc, "__cause__", "") or "")
-                refused = connect_failure(exc)
-                if refused:  # the aiohttp transport reports a refused connect as a timeout
-                    kind, last = "connection", f"{refused} at {base_url}"
-                elif "disconnect" in cause.lower():  # the SDK's aiohttp transport maps it so
-                    kind, last = "connection", f"connection error: {cause[:120]}"
-                else:
-                    kind, last = "timeout", f"no reply within {timeout_s:g} s"
-            except openai.APIConnectionError as exc:
-                refused = connect_failure(exc)
-                kind, last = (
-                    "connection",
-                    (
-                        f"{refused} at {base_url}"
-                        if refused
-                        else f"connection error: {_error_message(exc, secret)}"
-                    ),
-                )
-            except Malformed as exc:
-                kind, last = "malformed", f"malformed reply: {exc}"
-            stats.fault(kind)
-            if attempt == max_retries:
-                break
-            stats.retries += 1
-            await asyncio.sleep(wait if wait is not None else backoff_s(attempt))
-        raise _Permanent(f"gave up after {max_retries + 1} attempt(s); last: {last}")
+                await self.do_job(job)
+            except Fatal as exc:
+                self.fatal = self.fatal or str(exc)
+                self.stop = True
+                job.error = str(exc)
 
-    async def do_job(job: Job) -> None:
-        while not state["stop"]:
+    async def do_job(self, job: Job) -> None:
+        while not self.stop:
             missing = job.missing()
             if not missing:
                 return
-            worst = budget.worst(job, len(missing))
-            if not budget.reserve(worst):
-                state["stop"] = True
+            worst = self.budget.worst(job, len(missing))
+            if not self.budget.reserve(worst):
+                self.stop = True
                 return
             try:
-                choices, usage = await call(job, body_for(job, missing), len(missing))
+                body = request_body(self.spec, job, missing)
+                choices, usage = await self.call(body, len(missing))
             except _Permanent as exc:
                 job.error = str(exc)
                 return
             finally:
-                budget.reserved -= worst
-            pt = usage.get("prompt_tokens")
-            ct = usage.get("completion_tokens")
-            if not isinstance(pt, int | float):
-                pt = _prompt_bytes(job) / 4.0
-            if not isinstance(ct, int | float):
-                ct = sum(len(t) for t, _ in choices) / 4.0
-            cost = budget.cost(pt, ct)
-            budget.spent += cost
-            stats.prompt_tokens += int(pt)
-            stats.completion_tokens += int(ct)
-            stats.cost_usd += cost
-            k = len(choices)
-            call_id = f"{job.keys[missing[0]][:16]}:{time.time_ns()}"
-            sink.store_many(
-                [
-                    (
-                        job,
-                        idx,
-                        text,
-                        {
-                            "prompt_tokens": int(pt),
-                            "completion_tokens": ct / k,
-                            "cost_usd": cost / k,
-                            "call": call_id,
-                            "finish_reason": fr,
-                        },
-                    )
-                    for idx, (text, fr) in zip(missing, choices, strict=False)
-                ]
-            )
-            if bar is not None:
-                bar.update(k)
+                self.budget.reserved -= worst
+            self.store(job, missing, choices, usage)
 
-    async def worker() -> None:
-        while queue and not state["stop"]:
-            job = queue.popleft()
-            try:
-                await do_job(job)
-            except Fatal as exc:
-                state["fatal"] = state["fatal"] or str(exc)
-                state["stop"] = True
-                job.error = str(exc)
-
-    try:
-        n_workers = max(1, min(int(spec.get("concurrency") or 16), len(jobs)))
-        await asyncio.gather(*(worker() for _ in range(n_workers)))
-    finally:
-        if bar is not None:
-            bar.close()
-        await client.close()
-    name = spec.get("name") or spec["model"]
-    if state["fatal"] is not None:
-        raise LemaError(f"model '{name}': {state['fatal']}")
-    if budget.blocked:
-        done = sum(1 for j in jobs if j.done())
-        raise BudgetExceeded(
-            f"model '{name}': spending cap max_cost_usd={budget.cap:g} reached (spent "
-            f"${budget.spent:.4f} in this run; {done} of {len(jobs)} uncached requests complete, "
-            "all paid completions are cached: raise the cap and rerun to continue)",
-            spent_usd=budget.spent,
-            cap_usd=budget.cap or 0.0,
+    def store(
+        self,
+        job: Job,
+        missing: list[int],
+        choices: list[tuple[str, str | None]],
+        usage: dict[str, Any],
+    ) -> None:
+        """Account one call's tokens and cost and put its samples into the sink."""
+        pt = usage.get("prompt_tokens")
+        ct = usage.get("completion_tokens")
+        if not isinstance(pt, int | float):
+            pt = _prompt_bytes(job) / 4.0
+        if not isinstance(ct, int | float):
+            ct = sum(len(t) for t, _ in choices) / 4.0
+        cost = self.budget.cost(pt, ct)
+        self.budget.spent += cost
+        self.stats.prompt_tokens += int(pt)
+        self.stats.completion_tokens += int(ct)
+        self.stats.cost_usd += cost
+        k = len(choices)
+        call_id = f"{job.keys[missing[0]][:16]}:{time.time_ns()}"
+        meta = {"prompt_tokens": int(pt), "completion_tokens": ct / k, "cost_usd": cost / k}
+        self.sink.store_many(
+            [
+                (job, idx, text, {**meta, "call": call_id, "finish_reason": fr})
+                for idx, (text, fr) in zip(missing, choices, strict=False)
+            ]
         )
+        if self.bar is not None:
+            self.bar.update(k)
+
+    async def call(
+        self, body: dict[str, Any], want: int
+    ) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
+        """One call with retries: the parsed reply; Fatal or _Permanent when it gives up."""
+        import httpx2
+        import openai
+
+        retryable = (
+            openai.APIStatusError,
+            openai.APITimeoutError,
+            TimeoutError,
+            openai.APIConnectionError,
+            Malformed,
+        )
+        last = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            if self.fatal is not None:
+                raise Fatal(self.fatal)
+            self.stats.requests_sent += 1
+            try:
+                async with asyncio.timeout(self.timeout_s + 5.0):
+                    resp = await self.client.post(self.path, body=body, cast_to=httpx2.Response)
+                return parse_reply(resp.content, want, self.chat)
+            except retryable as exc:
+                kind, last, wait = self.classify(exc)
+            self.stats.fault(kind)
+            if attempt == self.max_retries:
+                break
+            self.stats.retries += 1
+            await asyncio.sleep(wait if wait is not None else backoff_s(attempt))
+        raise _Permanent(f"gave up after {self.max_retries + 1} attempt(s); last: {last}")
+
+    def classify(self, exc: Exception) -> tuple[str, str, float | None]:
+        """(fault kind, message, seconds to wait or None) of a failed attempt that is worth
+        retrying; raises Fatal / _Permanent for one that is not."""
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            last = f"HTTP {status}: {_error_message(exc, self.secret)}"
+            if status in (401, 403):
+                self.fatal = last
+                raise Fatal(last) from None
+            if status not in RETRYABLE_STATUS and status < 500:
+                raise Fatal(last) if status == 404 else _Permanent(last) from None
+            return str(status), last, retry_after_s(exc.response.headers)
+        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+            cause = str(getattr(exc, "__cause__", "") or "")
+            refused = connect_failure(exc)
+            if refused:  # the aiohttp transport reports a refused connect as a timeout
+                return "connection", f"{refused} at {self.base_url}", None
+            if "disconnect" in cause.lower():  # the SDK's aiohttp transport maps it so
+                return "connection", f"connection error: {cause[:120]}", None
+            return "timeout", f"no reply within {self.timeout_s:g} s", None
+        if isinstance(exc, openai.APIConnectionError):
+            refused = connect_failure(exc)
+            if refused:
+                return "connection", f"{refused} at {self.base_url}", None
+            return "connection", f"connection error: {_error_message(exc, self.secret)}", None
+        return "malformed", f"malformed reply: {exc}", None
 
 
 class _Permanent(Exception):

@@ -1,8 +1,13 @@
-"""`lema generate`: completions for a JSONL of requests, through the response cache.
+"""The command-line side of model access.
 
-Input rows: ``{"id": ..., "messages": [...]}`` or ``{"id": ..., "prompt": "..."}`` (a row may
-carry its own n / temperature / top_p / max_tokens / stop / seed). Output: one row per input
-id, in input order, ``{"id": ..., "completions": [...], "usage": {...}}``, written atomically.
+- the options every model-calling subcommand shares (sample, correct, evolve, cot, predict):
+  :func:`add_model_call_arguments`, and :func:`model_call`, which turns ``--spec`` /
+  ``--operational`` / ``--cache`` into a model spec and a response cache path;
+- `lema generate`: completions for a JSONL of requests, through the response cache.
+
+`lema generate` input rows: ``{"id": ..., "messages": [...]}`` or ``{"id": ..., "prompt": "..."}``
+(a row may carry its own n / temperature / top_p / max_tokens / stop / seed). Output: one row per
+input id, in input order, ``{"id": ..., "completions": [...], "usage": {...}}``, written atomically.
 A summary line (requests sent, cache hits, retries, tokens, cost, wall time) goes to stderr.
 """
 
@@ -15,8 +20,47 @@ from typing import Any
 
 from lema.errors import DataError, LemaError
 from lema.io import read_jsonl, write_jsonl
+from lema.models.calls import parse_spec
 
 
+# --------------------------------------------------------------------------- shared options
+def add_model_call_arguments(
+    parser: argparse.ArgumentParser, temperature: float, max_tokens: int = 1024
+) -> None:
+    """The options every model-calling stage shares: sampling, cache, output, stats."""
+    parser.add_argument("--temperature", type=float, default=temperature)
+    parser.add_argument("--max-tokens", type=int, default=max_tokens)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=None, help="response cache path")
+    parser.add_argument(
+        "--operational",
+        default=None,
+        help="JSON of settings that change no output (cache path, model knobs): what the rules "
+        "pass instead of params (lema.workflow)",
+    )
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--stats", default=None)
+    parser.add_argument("--progress", action="store_true")
+
+
+def model_call(
+    args: argparse.Namespace, *, evaluation: bool = False
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The model spec (``--spec`` with ``--operational``'s knobs merged back in: the model's
+    own, or evaluation's for a decoding spec) and the response cache path of a model-calling
+    command; the spec is None without ``--spec``."""
+    from lema import workflow
+
+    ops = workflow.parse(getattr(args, "operational", None))
+    spec = (
+        workflow.with_operational(parse_spec(args.spec), ops, evaluation=evaluation)
+        if args.spec
+        else None
+    )
+    return spec, workflow.cache_path(args.cache, ops)
+
+
+# --------------------------------------------------------------------------- `lema generate`
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["hf", "openai", "file"], help="model backend")
     p.add_argument("--model", help="HF id or folder (hf), model name (openai)")
