@@ -31,7 +31,7 @@ from lema.datagen.gold_corrector import (
 from lema.datagen.mixes import ContaminationIndex, build_mix, build_pool
 from lema.datagen.sampling import PATH_SCHEMA, select_mistakes
 from lema.formats import cot_completion
-from lema.grading.answers import equivalent, gold_answer, grade
+from lema.grading import equivalent, gold_answer, grade
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -78,7 +78,7 @@ def build_cot(
     cache: str | None,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    from lema.grading.answers import equivalent, extract_answer
+    from lema.grading import equivalent, extract_answer
 
     usage = Usage()
     name = (spec or {}).get("name", "corrector")

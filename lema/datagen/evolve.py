@@ -11,10 +11,9 @@
    ``duplicate`` (same normalised text as another new question or as a seed question).
 3. **Reference answers by self-consistency**: the corrector solves each new question
    ``--votes`` times (CoT prompt ``cot_{task}.txt``); the answers are clustered with
-   :func:`lema.grading.answers.equivalent`; the largest cluster's share of *all* votes (votes
-   without
-   an answer count against it) must reach ``--min-agreement``. Dropped: ``no_answer`` (no vote
-   states an answer), ``low_agreement``.
+   :func:`lema.grading.equivalent`; the largest cluster's share of *all* votes (votes
+   without an answer count against it) must reach ``--min-agreement``. Dropped:
+   ``no_answer`` (no vote states an answer), ``low_agreement``.
 
 Output: every candidate with ``kept`` and ``reason``; kept rows carry ``answer`` (the majority
 answer) and are what the sampling and correction stages read next.
@@ -104,7 +103,7 @@ def parse_question(raw: str) -> tuple[str | None, str | None]:
 
 def majority_answer(answers: list[str | None], task: str) -> tuple[str | None, float, int]:
     """(representative answer, share of all votes, index of a vote in the majority)."""
-    from lema.grading.answers import equivalent
+    from lema.grading import equivalent
 
     clusters: list[list[int]] = []
     for i, a in enumerate(answers):
@@ -140,7 +139,7 @@ def evolve(
     cache: str | None,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    from lema.grading.answers import extract_answer
+    from lema.grading import extract_answer
 
     usage = Usage()
     name = spec.get("name", "corrector")
