@@ -26,7 +26,7 @@ from lema.datagen.gold_corrector import (
 )
 from lema.datagen.mixes import ContaminationIndex
 from lema.formats import cot_completion
-from lema.grading.answers import gold_answer
+from lema.grading import gold_answer
 
 
 def _rows(path: Path) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Benchmark of lema.grading.answers.grade over the shared GSM8K and MATH test sets.
+"""Benchmark of lema.grading.grade over the shared GSM8K and MATH test sets.
 
 For every test problem: grade(gold solution, gold answer) (expected True) and
 grade(gold solution, perturbed answer) (expected False; the first integer of the answer plus
@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lema.grading import answers  # noqa: E402
+from lema import grading  # noqa: E402
+from lema.grading import normalise, pool  # noqa: E402
 
 
 def _perturb(gold: str) -> str:
@@ -37,19 +38,19 @@ def _items(data: Path, task: str):
         for line in fh:
             r = json.loads(line)
             sol = r["answer"] if task == "gsm8k" else r["solution"]
-            gold = answers.gold_answer(sol, task)
+            gold = grading.gold_answer(sol, task)
             if gold:
                 yield sol, gold
 
 
 def bench(data: Path, task: str) -> dict:
-    answers._sympy_equal_cached.cache_clear()
-    answers.normalize_math.cache_clear()
+    pool.bounded_sympy_equal.cache_clear()
+    normalise.normalize_math.cache_clear()
     times, wrong = [], []
     for sol, gold in _items(data, task):
         for g, expected in ((gold, True), (_perturb(gold), False)):
             t = time.perf_counter()
-            got = answers.grade(sol, g, task)
+            got = grading.grade(sol, g, task)
             times.append(time.perf_counter() - t)
             if got is not expected:
                 wrong.append({"gold": gold, "graded_against": g, "expected": expected})
@@ -74,7 +75,7 @@ def main() -> int:
     args = ap.parse_args()
 
     t = time.perf_counter()
-    answers.equivalent("\\sqrt{8}", "2\\sqrt{2}", "math")  # starts one sympy worker
+    grading.equivalent("\\sqrt{8}", "2\\sqrt{2}", "math")  # starts one sympy worker
     startup = time.perf_counter() - t
     results = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -94,7 +95,7 @@ def main() -> int:
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-    answers.shutdown()
+    grading.shutdown()
     return 0
 
 

@@ -38,7 +38,7 @@ def _h(*parts: Any) -> int:
 def load_gold(limit: int | None = None) -> dict[str, dict[str, str]]:
     """question text (stripped) -> {task, split, answer, solution} for GSM8K and MATH (train:
     the first ``limit`` rows; test: all, so that evolved copies of test questions get answered)."""
-    from lema.grading.answers import gold_answer
+    from lema.grading import gold_answer
 
     out: dict[str, dict[str, str]] = {}
     for split in ("train", "test"):

@@ -1,4 +1,4 @@
-"""Unit tests of lema.grading.answers: extraction, equivalence, grading, time bounds."""
+"""Unit tests of lema.grading: extraction, normalisation, equivalence, grading, time bounds."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from lema.grading import answers
-from lema.grading.answers import equivalent, extract_answer, grade, normalize_math, parse_number
+from lema.grading import equivalent, extract_answer, grade, normalize_math
+from lema.grading import pool as sympy_pool
+from lema.grading.normalise import compare_key, parse_number
 
 # ---------------------------------------------------------------------------------------------
 # Extraction
@@ -319,7 +320,7 @@ def test_none_answers():
 
 
 def test_normalize_math_examples():
-    assert answers._key(normalize_math("\\left( \\dfrac{1}{2}, 3 \\right)")) == "(\\frac{1}{2},3)"
+    assert compare_key(normalize_math("\\left( \\dfrac{1}{2}, 3 \\right)")) == "(\\frac{1}{2},3)"
     assert normalize_math("\\frac12") == "\\frac{1}{2}"
     assert normalize_math("\\text{(C)}") == "C"
     assert normalize_math("1,\\!000") == "1000"
@@ -381,12 +382,12 @@ PATHOLOGICAL = [
     ("{" * 500 + "1" + "}" * 500, "1"),
     ("\\sqrt{" * 300 + "2" + "}" * 300, "2"),
 ]
-BOUND_S = answers.SYMPY_TIMEOUT_S + 2.5  # + worker restart after a kill
+BOUND_S = sympy_pool.SYMPY_TIMEOUT_S + 2.5  # + worker restart after a kill
 
 
 @pytest.mark.parametrize(("pred", "gold"), PATHOLOGICAL)
 def test_pathological_is_bounded(pred, gold):
-    answers._sympy_equal_cached.cache_clear()
+    sympy_pool.bounded_sympy_equal.cache_clear()
     t = time.monotonic()
     assert equivalent(pred, gold, "math") is False
     assert time.monotonic() - t < BOUND_S
@@ -395,7 +396,7 @@ def test_pathological_is_bounded(pred, gold):
 def test_bounded_in_a_thread():
     """SIGALRM only works in the main thread; the worker processes make the bound hold in
     any thread."""
-    answers._sympy_equal_cached.cache_clear()
+    sympy_pool.bounded_sympy_equal.cache_clear()
     out = {}
 
     def run():
@@ -415,7 +416,7 @@ def test_bounded_in_a_thread():
 def test_concurrent_threads_agree():
     from concurrent.futures import ThreadPoolExecutor
 
-    answers._sympy_equal_cached.cache_clear()
+    sympy_pool.bounded_sympy_equal.cache_clear()
     pairs = [
         ("\\sqrt{8}", "2\\sqrt{2}", True),
         ("x^2-1", "(x-1)(x+1)", True),
@@ -456,7 +457,7 @@ def test_model_output_is_never_evaluated(tmp_path, monkeypatch):
 def test_forked_child_uses_its_own_workers():
     import multiprocessing as mp
 
-    answers._sympy_equal_cached.cache_clear()
+    sympy_pool.bounded_sympy_equal.cache_clear()
     assert equivalent("\\sqrt{8}", "2\\sqrt{2}", "math")  # parent has a worker now
     ctx = mp.get_context("fork")
     with ctx.Pool(1) as pool:
@@ -466,7 +467,7 @@ def test_forked_child_uses_its_own_workers():
 
 
 def _child_check():
-    answers._sympy_equal_cached.cache_clear()
+    sympy_pool.bounded_sympy_equal.cache_clear()
     return (
         equivalent("\\sqrt{18}", "3\\sqrt{2}", "math"),
         equivalent("\\sqrt{18}", "2\\sqrt{3}", "math"),

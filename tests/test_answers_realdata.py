@@ -2,8 +2,7 @@
 perturbed answers do not.
 
 GSM8K's answer is the number after '####'; MATH's is the content of the last \\boxed{} of the
-solution (computed here independently of lema.grading.answers). Rows that cannot be graded are
-listed
+solution (computed here independently of lema.grading). Rows that cannot be graded are listed
 in KNOWN_UNGRADABLE with the reason; any other failure is reported row by row.
 """
 
@@ -17,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lema.grading import answers
-from lema.grading.answers import equivalent, extract_answer, grade
+from lema.grading import equivalent, extract_answer, gold_answer, grade
 
 DATA = Path(
     os.environ.get(
@@ -141,7 +139,7 @@ def test_perturbed_answers_grade_wrong(task, split):
 def test_gold_answer_helper_matches_dataset_convention():
     for task, split in SPLITS:
         for _i, sol, gold in _rows(task, split):
-            got = answers.gold_answer(sol, task)
+            got = gold_answer(sol, task)
             want = gold.replace(",", "") if task == "gsm8k" and gold else gold
             want = want.strip() if want else want
             assert got == want

@@ -26,6 +26,8 @@ import pytest
 from lema import data
 from lema.cli import main as lema_main
 from lema.errors import ConfigError, DataError
+from lema.grading import gold_answer
+from lema.grading.extract import last_boxed
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LEMA_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
@@ -136,7 +138,7 @@ def test_known_gold_answers():
     ],
 )
 def test_last_boxed(text, expected):
-    assert data.last_boxed(text) == expected
+    assert last_boxed(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -150,7 +152,7 @@ def test_last_boxed(text, expected):
     ],
 )
 def test_gsm8k_answer(text, expected):
-    assert data.gsm8k_answer(text) == expected
+    assert gold_answer(text, "gsm8k") == expected
 
 
 # --------------------------------------------------------------------------- limits, subsets
@@ -348,7 +350,7 @@ def test_math_per_problem_directory(math_tree):
         ]
         assert frame["question"].to_list()[:2] == [rows[1]["problem"], rows[0]["problem"]]
         assert frame["subject"].to_list() == ["Algebra"] * 2 + ["Number Theory"] * 2
-        assert frame["answer"].to_list()[0] == data.last_boxed(rows[1]["solution"])
+        assert frame["answer"].to_list()[0] == last_boxed(rows[1]["solution"])
     assert data.build_table(
         "math", "train", "local", root, math_subjects=["Number Theory"], limit=1
     )["id"].to_list() == ["math-train-number_theory-3"]

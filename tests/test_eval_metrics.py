@@ -13,8 +13,9 @@ import polars as pl
 import pytest
 
 from lema.cli import main
-from lema.evaluation.metrics import compute_metrics, evaluate_file, grade_rows, infer_context
+from lema.evaluation.metrics import compute_metrics, evaluate_file, infer_context
 from lema.evaluation.summary import PAPER_FIGURES, build_summary, paper_backbone, to_markdown
+from lema.grading import grade_batch
 
 # id, completion, gold, level, subject, expected extracted-or-None, expected correct
 MATH_ROWS = [
@@ -65,12 +66,11 @@ def _math_frame() -> pl.DataFrame:
     )
 
 
-def test_grade_rows_known_answers():
-    extracted, correct, timed_out = grade_rows(
-        [r[1] for r in MATH_ROWS], [r[2] for r in MATH_ROWS], "math", workers=2, timeout_s=20
-    )
+def test_grade_batch_known_answers():
+    graded = grade_batch([(r[1], r[2], "math") for r in MATH_ROWS], workers=2, timeout_s=20)
+    extracted, correct, timed_out = zip(*graded, strict=True)
     assert [e is not None for e in extracted] == [r[5] for r in MATH_ROWS]
-    assert correct == [r[6] for r in MATH_ROWS]
+    assert list(correct) == [r[6] for r in MATH_ROWS]
     assert not any(timed_out)
 
 
@@ -198,14 +198,14 @@ def test_a_hanging_item_times_out_and_the_rest_are_graded(tmp_path, monkeypatch)
     """)
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    extracted, correct, timed_out = grade_rows(
-        ["is 1", "HANG", "is 3", "HANG", "is 5"],
-        ["1", "2", "3", "4", "6"],
-        "gsm8k",
+    graded = grade_batch(
+        [("is 1", "1", "gsm8k"), ("HANG", "2", "gsm8k"), ("is 3", "3", "gsm8k")]
+        + [("HANG", "4", "gsm8k"), ("is 5", "6", "gsm8k")],
         workers=2,
         timeout_s=1.5,
-        module="hanging_grader",
+        grader="hanging_grader",
     )
+    extracted, correct, timed_out = (list(col) for col in zip(*graded, strict=True))
     assert timed_out == [False, True, False, True, False]
     assert correct == [True, False, True, False, False]
     assert extracted[4] == "5"

@@ -33,7 +33,7 @@ from lema.datagen.prompts import load_prompt, prompt_path, render
 from lema.datagen.sampling import PATH_SCHEMA, select_mistakes
 from lema.datagen.text import clean_path
 from lema.formats import cot_completion
-from lema.grading.answers import equivalent, gold_answer, grade
+from lema.grading import equivalent, gold_answer, grade
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -30,7 +30,7 @@ import yaml
 
 from lema.datagen.mixes import ContaminationIndex
 from lema.datagen.text import norm_words
-from lema.grading.answers import equivalent, grade
+from lema.grading import equivalent, grade
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["gsm8k", "math"]

@@ -38,7 +38,8 @@ Stable ids (unique per table; a duplicate fails naming both places):
   and reorderings of the file.
 
 Gold answers: GSM8K — the text after the last ``####``, commas removed; MATH — the content
-of the last ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; also ``\\boxed 5``).
+of the last ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; also ``\\boxed 5``); both read by
+:func:`lema.grading.gold_answer`.
 Any malformed row raises :class:`DataError` naming the file and line (or the problem file).
 A MATH solution whose last box is empty (``\\boxed{}``: two rows of the MATH train split)
 is kept with a null ``answer`` and a warning naming the row — later stages drop such rows.
@@ -65,6 +66,7 @@ from typing import Any
 import polars as pl
 
 from lema.errors import ConfigError, DataError
+from lema.grading import gold_answer
 from lema.io import read_jsonl, sha256_file
 
 TASKS = ("gsm8k", "math")
@@ -258,51 +260,6 @@ def fetch(
         )
 
 
-# --------------------------------------------------------------------------- answers
-
-
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` or ``\\fbox{...}`` in ``text`` (nested braces;
-    ``\\{`` and ``\\}`` do not count), or of ``\\boxed 5`` (up to the next ``$``).
-    None when there is none or its braces do not close."""
-    matches = list(_BOX_RE.finditer(text))
-    if not matches:
-        return None
-    i = matches[-1].end()
-    n = len(text)
-    while i < n and text[i] in " \t":
-        i += 1
-    if i < n and text[i] == "{":
-        depth, j, start = 0, i, i + 1
-        while j < n:
-            c = text[j]
-            if c == "\\":
-                j += 2
-                continue
-            if c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start:j].strip()
-            j += 1
-        return None
-    if i > matches[-1].end():  # "\boxed 5$": up to the next $ (the Hendrycks convention)
-        return text[i:].split("$", 1)[0].strip() or None
-    return None
-
-
-def gsm8k_answer(solution: str) -> str | None:
-    """The text after the last ``####``, commas removed; None when absent or empty."""
-    if "####" not in solution:
-        return None
-    ans = solution.rsplit("####", 1)[1].strip().replace(",", "")
-    return ans or None
-
-
 # --------------------------------------------------------------------------- readers
 
 
@@ -323,7 +280,7 @@ def read_gsm8k(path: Path, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
         where = f"{path}:{lineno}"
         question = _field(where, row, "question")
         solution = _field(where, row, "answer")
-        answer = gsm8k_answer(solution)
+        answer = gold_answer(solution, "gsm8k")
         if answer is None:
             raise DataError(f"{where}: field 'answer' has no final answer after '####'")
         yield (
@@ -358,7 +315,7 @@ def _math_row(where: str, row: dict[str, Any], split: str, ident: str | None) ->
         level = None if m.group(1) == "?" else int(m.group(1))
     else:
         raise DataError(f"{where}: field 'level' must look like 'Level 3', got {raw_level!r}")
-    answer = last_boxed(solution)
+    answer = gold_answer(solution, "math")
     if answer is None:
         raise DataError(f"{where}: field 'solution' has no complete \\boxed{{...}} answer")
     if not answer:

@@ -139,7 +139,7 @@ def parse_correction(raw: str, task: str) -> ParsedCorrection:
     """Split a corrector's output into fields. Tolerates markdown labels, other casing and
     wording, chatter before and after, a missing 'Incorrect Step' label (taken from the first
     step of the corrected solution) and a separate 'Final Answer:' line."""
-    from lema.grading.answers import extract_answer
+    from lema.grading import extract_answer
 
     p = ParsedCorrection()
     text = (raw or "").replace("\r\n", "\n").strip()
@@ -212,7 +212,7 @@ def parse_correction(raw: str, task: str) -> ParsedCorrection:
 
 def judge(parsed: ParsedCorrection, gold: str, task: str) -> tuple[bool, str | None]:
     """(kept, reason): a parsed correction is kept iff complete and its answer grades equal."""
-    from lema.grading.answers import equivalent
+    from lema.grading import equivalent
 
     if parsed.reason:
         return False, parsed.reason

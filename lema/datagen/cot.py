@@ -122,7 +122,7 @@ def gold_rows(questions: list[dict[str, Any]], task: str) -> list[dict[str, Any]
 
 def path_drop_reason(path: str, gold: str, task: str, seen: set[str]) -> str | None:
     """Why a corrector-written path is dropped (None: kept); a kept path's key joins ``seen``."""
-    from lema.grading.answers import equivalent, extract_answer
+    from lema.grading import equivalent, extract_answer
 
     pred = extract_answer(path, task) if path else None
     if not path:

@@ -11,10 +11,9 @@
    ``duplicate`` (same normalised text as another new question or as a seed question).
 3. **Reference answers by self-consistency**: the corrector solves each new question
    ``--votes`` times (CoT prompt ``cot_{task}.txt``); the answers are clustered with
-   :func:`lema.grading.answers.equivalent`; the largest cluster's share of *all* votes (votes
-   without
-   an answer count against it) must reach ``--min-agreement``. Dropped: ``no_answer`` (no vote
-   states an answer), ``low_agreement``.
+   :func:`lema.grading.equivalent`; the largest cluster's share of *all* votes (votes
+   without an answer count against it) must reach ``--min-agreement``. Dropped:
+   ``no_answer`` (no vote states an answer), ``low_agreement``.
 
 Output: every candidate with ``kept`` and ``reason``; kept rows carry ``answer`` (the majority
 answer) and are what the sampling and correction stages read next.
@@ -94,7 +93,7 @@ def parse_question(raw: str) -> tuple[str | None, str | None]:
 
 def majority_answer(answers: list[str | None], task: str) -> tuple[str | None, float, int]:
     """(representative answer, share of all votes, index of a vote in the majority)."""
-    from lema.grading.answers import equivalent
+    from lema.grading import equivalent
 
     clusters: list[list[int]] = []
     for i, a in enumerate(answers):
@@ -197,7 +196,7 @@ def settle_answer(
     cand: dict[str, Any], solutions: list[str], task: str, min_agreement: float
 ) -> None:
     """Fill ``cand``'s reference answer from its vote ``solutions``, or the reason it has none."""
-    from lema.grading.answers import extract_answer
+    from lema.grading import extract_answer
 
     sols = [clean_path(s) for s in solutions]
     answers = [extract_answer(s, task) if s.strip() else None for s in sols]

@@ -196,7 +196,7 @@ def _path_steps(path: str) -> list[str]:
 
 def first_wrong_step(question: str, solution: str | None, gold: str, path: str, task: str) -> int:
     """0-based index into split_steps(path) of the first incorrect step."""
-    from lema.grading.answers import equivalent, extract_answer
+    from lema.grading import equivalent, extract_answer
 
     steps = _path_steps(path)
     known = set(numbers(question)) | {v for v in numbers(gold)}

@@ -2,7 +2,7 @@
 
 ``lema sample``: k step-by-step paths per question (few-shot prompt ``sample_{task}.txt``:
 "Step 1: … The answer is X."), each graded against the question's reference answer with
-:func:`lema.grading.answers.grade`. Output ``paths.parquet``: one row per sampled path.
+:func:`lema.grading.grade_batch`. Output ``paths.parquet``: one row per sampled path.
 
 ``lema mistakes``: the wrong paths, de-duplicated per question (normalised text) and optionally
 capped per question. Policy for odd paths (recorded in the stats):
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from lema.datagen.common import read_table, stats_path_for, write_table
 from lema.datagen.funnel import Funnel
 from lema.datagen.prompts import load_prompt, render
 from lema.datagen.text import clean_path, norm_ws
+from lema.grading import grade_batch
 from lema.models import Usage, call_model, is_gold, make_request
 from lema.models.cli import model_call
 
@@ -61,29 +61,6 @@ def load_questions(path: str) -> pl.DataFrame:
     if "solution" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("solution"))
     return frame.select("id", "question", "answer", "solution")
-
-
-def _grade_one(item: tuple[str, str, str]) -> tuple[str | None, bool]:
-    from lema.grading.answers import extract_answer, grade
-
-    path, gold, task = item
-    if not path.strip():
-        return None, False
-    pred = extract_answer(path, task)
-    return pred, bool(grade(path, gold, task))
-
-
-def grade_all(items: list[tuple[str, str, str]], workers: int = 1) -> list[tuple[str | None, bool]]:
-    """(pred answer, correct) for each (path, gold, task); several worker processes for big
-    batches (MATH grading is sympy-bound; SIGALRM time bounds need each worker's main thread)."""
-    unique = list(dict.fromkeys(items))
-    if workers > 1 and len(unique) > 64:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            graded = list(pool.map(_grade_one, unique, chunksize=16))
-    else:
-        graded = [_grade_one(it) for it in unique]
-    table = dict(zip(unique, graded, strict=True))
-    return [table[it] for it in items]
 
 
 def sample_paths(
@@ -141,9 +118,10 @@ def sample_paths(
                     "path": path,
                 }
             )
-    graded = grade_all([(r["path"], r["gold_answer"], task) for r in rows], workers)
+    # MATH grading is sympy-bound: several processes for big batches (lema.grading.batch)
+    graded = grade_batch([(r["path"], r["gold_answer"], task) for r in rows], workers=workers)
     funnel = Funnel("paths", task=task, generator=name)
-    for row, (pred, ok) in zip(rows, graded, strict=True):
+    for row, (pred, ok, _timed_out) in zip(rows, graded, strict=True):
         row["pred_answer"] = pred
         row["correct"] = ok
         funnel.record(True, None)

@@ -1,9 +1,9 @@
 """Grading model completions and scoring them: `lema eval`.
 
-``grade_rows`` extracts the final answer of every completion and compares it with the gold
-answer using :mod:`lema.grading.answers`, in worker processes with a hard per-item time bound: an
-item that does not finish in time is counted wrong (and as a timeout), its worker is killed,
-and grading goes on with the rest. Nothing a model wrote can hang the run.
+``grade_frame`` extracts the final answer of every completion and compares it with the gold
+answer with :func:`lema.grading.grade_batch`, in worker processes with a hard per-item time
+bound: an item that does not finish in time is counted wrong (and as a timeout), its worker is
+killed, and grading goes on with the rest. Nothing a model wrote can hang the run.
 
 ``compute_metrics`` turns a graded predictions table into pass@1, counts, the no-answer rate
 and per-level / per-subject breakdowns (MATH). `lema eval` does both for a predictions file
@@ -17,25 +17,19 @@ pass@1 and every rate in metrics.json are percentages (0-100), like the paper's 
 from __future__ import annotations
 
 import argparse
-import importlib
-import multiprocessing
-import os
 import re
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from lema.errors import DataError
+from lema.grading import GRADER, grade_batch
 from lema.io import write_json, write_parquet
 
-GRADER_MODULE = "lema.grading.answers"
 DEFAULT_TIMEOUT_S = 20.0
-# Extra time the first item after a (re)start of the pool may take: workers import sympy.
-_STARTUP_S = 90.0
 
 PREDICTION_COLUMNS = [
     "id",
@@ -47,78 +41,6 @@ PREDICTION_COLUMNS = [
     "level",
     "subject",
 ]
-
-# ---------------------------------------------------------------------------- grading
-
-_grader: Any = None
-
-
-def _init_worker(module_name: str) -> None:
-    global _grader
-    _grader = importlib.import_module(module_name)
-
-
-def _grade_one(item: tuple[str | None, str | None, str]) -> tuple[str | None, bool]:
-    completion, gold, task = item
-    if not completion:
-        return None, False
-    extracted = _grader.extract_answer(completion, task)
-    if extracted is None or gold is None:
-        return extracted, False
-    return extracted, bool(_grader.equivalent(extracted, gold, task))
-
-
-def grade_rows(
-    completions: Sequence[str | None],
-    golds: Sequence[str | None],
-    task: str,
-    *,
-    workers: int | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    module: str = GRADER_MODULE,
-) -> tuple[list[str | None], list[bool], list[bool]]:
-    """Grade each completion against its gold answer.
-
-    Returns (extracted answers, correct flags, timed-out flags), in input order. Runs in a
-    pool of ``workers`` processes (default: CPU count, at most 8); an item running longer
-    than ``timeout_s`` is marked wrong and timed out, the pool is killed and restarted after it.
-    """
-    n = len(completions)
-    if len(golds) != n:
-        raise ValueError("completions and golds differ in length")
-    extracted: list[str | None] = [None] * n
-    correct = [False] * n
-    timed_out = [False] * n
-    if n == 0:
-        return extracted, correct, timed_out
-    workers = max(1, min(workers or min(os.cpu_count() or 1, 8), n))
-    items = [(c, g, task) for c, g in zip(completions, golds, strict=True)]
-    ctx = multiprocessing.get_context("spawn")
-    start = 0
-    while start < n:
-        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(module,))
-        try:
-            results = pool.imap(_grade_one, items[start:], chunksize=1)
-            first = True
-            for i in range(start, n):
-                # imap is ordered and hands out items one by one: when we wait on item i,
-                # every earlier item is done, so item i is already running in a worker.
-                try:
-                    extracted[i], correct[i] = results.next(
-                        timeout_s + (_STARTUP_S if first else 0)
-                    )
-                except multiprocessing.TimeoutError:
-                    timed_out[i] = True
-                    start = i + 1
-                    break
-                first = False
-            else:
-                start = n
-        finally:
-            pool.terminate()
-            pool.join()
-    return extracted, correct, timed_out
-
 
 # ---------------------------------------------------------------------------- metrics
 
@@ -257,18 +179,14 @@ def grade_frame(
     workers: int | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> pl.DataFrame:
-    """``frame`` with ``extracted``, ``correct`` and ``timed_out`` (re)computed from the text."""
-    extracted, correct, timed_out = grade_rows(
-        frame["completion"].to_list(),
-        frame["gold"].to_list(),
-        task,
-        workers=workers,
-        timeout_s=timeout_s,
-    )
+    """``frame`` with ``extracted``, ``correct`` and ``timed_out`` (re)computed from the text
+    (``workers`` grading processes, default the CPU count up to 8; ``timeout_s`` per item)."""
+    items = [(c, g, task) for c, g in zip(frame["completion"], frame["gold"], strict=True)]
+    graded_items = grade_batch(items, workers=workers, timeout_s=timeout_s)
     graded = frame.with_columns(
-        pl.Series("extracted", extracted, dtype=pl.String),
-        pl.Series("correct", correct, dtype=pl.Boolean),
-        pl.Series("timed_out", timed_out, dtype=pl.Boolean),
+        pl.Series("extracted", [g.pred for g in graded_items], dtype=pl.String),
+        pl.Series("correct", [g.correct for g in graded_items], dtype=pl.Boolean),
+        pl.Series("timed_out", [g.timed_out for g in graded_items], dtype=pl.Boolean),
     )
     rest = [c for c in graded.columns if c not in PREDICTION_COLUMNS]
     return graded.select([*PREDICTION_COLUMNS, *rest])
@@ -307,7 +225,7 @@ def evaluate_file(
         metrics["changed_by_regrading"] = int(
             (frame["correct"].fill_null(False) != graded["correct"]).sum()
         )
-    metrics["grader"] = GRADER_MODULE
+    metrics["grader"] = GRADER
     metrics["grading_seconds"] = round(time.perf_counter() - started, 2)
     if output is not None:
         write_json(output, metrics)

@@ -9,7 +9,7 @@ the adapter's served NAME). Every completion goes through the shared response ca
 rerun after a crash decodes only what is missing.
 
 The output has one row per problem: ``id, question, gold, completion, extracted, correct,
-level, subject`` (+ ``timed_out``), graded with :mod:`lema.grading.answers` (see
+level, subject`` (+ ``timed_out``), graded with :mod:`lema.grading` (see
 lema.evaluation.metrics). A
 ``predictions.stats.json`` beside it records the decoding settings, time and tokens.
 """

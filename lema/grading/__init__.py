@@ -1,2 +1,38 @@
-"""Answer extraction, normalisation, equivalence and the sympy worker pool: how every stage
-grades."""
+"""How every stage grades: answer extraction, normalisation, equivalence, the sympy worker pool
+and batch grading.
+
+Modules, in the order an answer goes through them:
+
+- :mod:`lema.grading.extract`: completion text -> answer string (``extract_answer``), and the
+  datasets' gold-answer conventions (``gold_answer``, ``last_boxed``);
+- :mod:`lema.grading.normalise`: numbers, units, canonical MATH strings (``normalize_math``);
+- :mod:`lema.grading.equivalence`: structure and scalar comparison, ``equivalent``, ``grade``;
+- :mod:`lema.grading.pool`: the sympy worker processes with a hard per-call deadline
+  (``lema.grading.sympy_worker`` runs in them); ``shutdown`` stops them;
+- :mod:`lema.grading.batch`: ``grade_batch``, many items at once with de-duplication, worker
+  processes and a per-item hard time bound;
+- :mod:`lema.grading.latex`: brace-aware helpers the others share.
+
+Callers import from ``lema.grading``; the submodules are for tests and the grader's own parts.
+"""
+
+from lema.grading.batch import GRADER, Graded, default_workers, grade_batch
+from lema.grading.equivalence import equivalent, grade
+from lema.grading.extract import TASKS, extract_answer, gold_answer
+from lema.grading.normalise import normalize_math
+from lema.grading.pool import SYMPY_TIMEOUT_S, shutdown
+
+__all__ = [
+    "GRADER",
+    "SYMPY_TIMEOUT_S",
+    "TASKS",
+    "Graded",
+    "default_workers",
+    "equivalent",
+    "extract_answer",
+    "gold_answer",
+    "grade",
+    "grade_batch",
+    "normalize_math",
+    "shutdown",
+]

@@ -1,8 +1,7 @@
-"""The sympy side of MATH answer equivalence, run in worker processes by ``lema.grading.answers``.
+"""The sympy side of MATH answer equivalence, run in worker processes by ``lema.grading.pool``.
 
-``python -m lema.grading.sympy_worker BUDGET`` reads JSON lines ``{"p": pred, "g": gold}`` on stdin
-and
-answers ``{"r": true|false}`` per line. Each comparison runs in this process's main thread
+``python -m lema.grading.sympy_worker BUDGET`` reads JSON lines ``{"p": pred, "g": gold}`` on
+stdin and answers ``{"r": true|false}`` per line. Each comparison runs in this process's main thread
 under a ``setitimer`` budget (``BUDGET`` seconds); the parent also kills the whole process when
 an answer does not come back in time (sympy can block in C code, where no signal is handled).
 
@@ -18,7 +17,8 @@ import os
 import signal
 import sys
 
-from lema.grading.answers import math_equal, normalize_math, scalar_fast
+from lema.grading.equivalence import math_equal, scalar_fast
+from lema.grading.normalise import normalize_math
 
 
 class _OutOfTime(BaseException):

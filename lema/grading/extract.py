@@ -1,0 +1,494 @@
+"""Answer extraction: the final answer stated in a completion or a gold solution.
+
+``extract_answer(completion, task)`` reads a model output (or a gold solution): the completion
+is trimmed after its own answer (stop tokens, hallucinated follow-up questions), then answer
+statements are tried in tiers (``\\boxed{}`` / "Final Answer" / ``####``, then "the answer is" /
+"answer:", then "A:"), the last one of a tier winning; without any, GSM8K takes the last number
+and MATH the last math of the last paragraph. ``gold_answer(solution, task)`` is the dataset's
+own answer convention (what ``lema data`` writes in the raw tables' ``answer`` column).
+Model output is read only by regular expressions and our own number parser.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from lema.grading.latex import find_boxed
+from lema.grading.normalise import NUM_BODY, NUM_RE, WORD_NUMBERS, parse_number
+
+TASKS = ("gsm8k", "math")
+
+#: answer statements of one kind considered (the last ones)
+MAX_ANCHORS = 20
+#: longest completion scanned (characters, from the end)
+MAX_COMPLETION_CHARS = 200_000
+
+
+def check_task(task: str) -> str:
+    """``task`` lower-cased, or ValueError when it is not one of ``TASKS``."""
+    t = (task or "").strip().lower()
+    if t not in TASKS:
+        raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    return t
+
+
+_STOP_TOKENS = ("<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<eos>")
+_CONTINUATION_RE = re.compile(
+    r"\n\s*(?:(?:#+\s*|\*\*)?(?:Question|Problem|Q|Instruction|Human|User|Input|Exercise)"
+    r"\s*\d*\s*(?:\*\*)?\s*[:.]|#+\s*(?:Question|Problem|Instruction)\b)",
+    re.IGNORECASE,
+)
+#: text before a hallucinated follow-up question that makes it the model's own work: an answer
+#: statement, or (before an unnumbered "Question:") any number, as GSM8K chains of thought often
+#: end with a bare "... = 18." ("Question 2:" after numbers may be part of the solution)
+_HAS_ANSWER_RE = re.compile(r"\\boxed|\\fbox|answer|####", re.IGNORECASE)
+
+
+def _trim(text: str) -> str:
+    """Drop what a model wrote after its own answer: stop tokens and hallucinated follow-up
+    questions ("\\n\\nQuestion: ..."), when an answer was given before them."""
+    text = text[-MAX_COMPLETION_CHARS:]
+    for tok in _STOP_TOKENS:
+        k = text.find(tok)
+        if k >= 0:
+            text = text[:k]
+    for m in _CONTINUATION_RE.finditer(text):
+        before = text[: m.start()]
+        if m.start() > 0 and (
+            _HAS_ANSWER_RE.search(before)
+            or (not re.search(r"\d", m.group(0)) and re.search(r"\d", before))
+        ):
+            return before
+    return text
+
+
+_ANCHORS = [
+    # (regex, kind); the last match in the text wins
+    # "final answer" only with answer syntax after it ("Final Answer: X", "final answer is X",
+    # "= X", a "**Final Answer**" / "# Final Answer" header line); "our final answer of $36$"
+    # is a loose mention, not a statement
+    (re.compile(r"final\s+answer\s*(?:\*\*)?\s*(?:is\b|:|=)\s*:?", re.I), "final"),
+    (
+        re.compile(
+            r"(?m)^[ \t]*(?:#+[ \t]*|\*\*)?final\s+answer[ \t]*(?:\*\*)?[ \t]*:?[ \t]*"
+            r"(?:\*\*)?[ \t]*$",
+            re.I,
+        ),
+        "final",
+    ),
+    # PRM800K style: "# Answer\n\n18"
+    (re.compile(r"(?m)^[ \t]*#+[ \t]*answer[ \t]*:?[ \t]*$", re.I), "final"),
+    (re.compile(r"<answer>", re.I), "final"),
+    (
+        re.compile(
+            r"\banswers?(?:\s+to\s+[^.\n]{0,60}?)?\s+(?:is|are|would\s+be|will\s+be|"
+            r"should\s+be)\s*:?",
+            re.I,
+        ),
+        "is",
+    ),
+    (re.compile(r"answer\s*(?:\*\*)?\s*[:=]", re.I), "colon"),
+    (re.compile(r"####"), "hash"),
+    (re.compile(r"(?m)^\s*A\s*:"), "a"),
+]
+_HOPE_RE = re.compile(r"\s*I\s+hope\s+it\s+is\s+correct.*$", re.I | re.S)
+
+
+_FILLER_RE = re.compile(
+    r"^(?:(?:therefore|thus|hence|then|so|simply|just|indeed|clearly|now|actually|exactly|"
+    r"that|equal\s+to|equals|given\s+by|as\s+follows)\b[\s:,]*|"
+    r"the\s+(?:number|value)\s+(?=[-\d$\\]))+",
+    re.I,
+)
+#: connectors between the math spans of one answer ("$2$ and $3$")
+_JOIN_RE = re.compile(
+    r"[ \t]*(?:,[ \t]*(?:and|or)?|and|or|"
+    r"\\text\{\s*(?:,\s*)?(?:and|or)\s*\})[ \t]*(?=\$|\\\()",
+    re.I,
+)
+#: a reason after the answer: "\frac12, because ...", "5 since ..."
+_REASON_RE = re.compile(r",?\s+(?:because|since|as|which|where|so\s+that|when|if)\b.*$", re.I)
+
+
+def _math_delimited_end(span: str) -> int:
+    """Index just past the delimited math span that ``span`` starts with (after the same
+    stripping as ``_math_delimited``); 0 when there is none."""
+    lead = len(span) - len(span.lstrip(" *\t:"))
+    body = span[lead:]
+    for op, cl in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        if body.startswith(op):
+            k = body.find(cl, len(op))
+            while op == "$" and k > 0 and body[k - 1] == "\\":
+                k = body.find(cl, k + 1)
+            if k > 0:
+                return lead + k + len(cl)
+    return 0
+
+
+def _math_delimited(span: str) -> str | None:
+    """If ``span`` starts with a math delimiter ($, $$, \\(, \\[), its content."""
+    span = span.lstrip(" *\t:")
+    for op, cl in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        if span.startswith(op):
+            k = span.find(cl, len(op))
+            while op == "$" and k > 0 and span[k - 1] == "\\":  # \$ inside
+                k = span.find(cl, k + 1)
+            if k > 0:
+                return span[len(op) : k]
+    return None
+
+
+def _span_after(text: str, pos: int) -> str:
+    """The answer text following an anchor at ``pos``: a delimited math span, else the rest
+    of the line up to a sentence end."""
+    rest = text[pos : pos + 2000]
+    rest = re.sub(r"^[\s*_:]+", "", rest)  # markdown bold around "Answer:**"
+    rest = _FILLER_RE.sub("", rest)  # "is therefore $18$", "is equal to 5"
+    inner = _math_delimited(rest)
+    if inner is not None:
+        box = find_boxed(inner)
+        if box:
+            return box[-1][2]
+        # "$2$ and $3$", "$x=1$, $x=2$": one answer in several math spans
+        parts, after = [inner], rest[_math_delimited_end(rest) :]
+        while len(parts) < 10:
+            m = _JOIN_RE.match(after)
+            nxt = _math_delimited(after[m.end() :]) if m else None
+            if nxt is None:
+                break
+            parts.append(nxt)
+            after = after[m.end() :]
+            after = after[_math_delimited_end(after) :]
+        return ", ".join(p.strip() for p in parts)
+    box = find_boxed(rest.split("\n\n")[0])
+    if box and box[0][0] < 5:
+        return box[0][2]
+    line = _sentence(rest.split("\n\n")[0])
+    line = re.sub(r"</answer>.*$", "", line)
+    line = _REASON_RE.sub("", line)
+    line = _HOPE_RE.sub("", line)
+    return line.strip().strip("*").strip()
+
+
+def _sentence(s: str) -> str:
+    """``s`` up to the end of its first sentence: a line break, a period followed by a space,
+    a capital letter or the end ("3.5", "a.m." and ".5" do not end it), '!' or '?' followed by a
+    space; none of them inside braces ("\\text{ways.}", "1,\\!000", "\\text{square\\nunits}")."""
+    depth = 0
+    n = len(s)
+    for k, c in enumerate(s):
+        if c == "{" and (k == 0 or s[k - 1] != "\\"):
+            depth += 1
+        elif c == "}" and (k == 0 or s[k - 1] != "\\") and depth > 0:
+            depth -= 1
+        elif depth:
+            continue
+        elif c == "\n":
+            return s[:k]
+        elif c == "." and (k + 1 == n or s[k + 1].isspace() or s[k + 1].isupper()):
+            return s[:k]
+        elif c in "!?" and (k == 0 or s[k - 1] != "\\") and (k + 1 == n or s[k + 1].isspace()):
+            return s[:k]
+    return s if depth == 0 else s.split("\n")[0]
+
+
+def clean_number_text(s: str) -> str:
+    """``s`` without what surrounds a number in prose and LaTeX: ``$``, ``\\!``, ``{,}``,
+    ``\\text{}``, ``%``, markdown bold, spaced thousands."""
+    s = s.replace("−", "-").replace("\\!", "").replace("{,}", ",").replace("\\,", "")
+    s = s.replace("\\$", "").replace("$", "").replace("**", "").replace("\\%", "%")
+    s = re.sub(r"\\text\{([^{}]*)\}", r" \1 ", s)
+    s = re.sub(r"\\boxed\{([^{}]*)\}", r"\1", s)
+    s = re.sub(r"(\d),\s(\d{3})(?!\d)", r"\1,\2", s) if re.search(r"\d,\s\d{3}\b", s) else s
+    s = re.sub(r"\\[dt]frac", r"\\frac", s)
+    s = re.sub(r"(?<=\d)\s*%", "", s)
+    return s.strip()
+
+
+def number_in_span(span: str) -> str | None:
+    """The number an answer span states: after the last '=', else its first number."""
+    s = clean_number_text(span)
+    lead = re.match(r"^[\s:*(]*(-?" + NUM_BODY + r")(?![\d])\s*(?P<op>[-+*/×x÷^(])?", s)
+    if lead and not lead.group("op"):
+        return lead.group(1).replace(",", "")
+    if lead and lead.group("op") == "/" and "=" not in s:  # "The answer is 1/2."
+        fm = re.match(r"^[\s:*(]*(-?\d+)\s*/\s*(\d+)(?![\d.,]\d)", s)
+        if fm and int(fm.group(2)):
+            return _fraction_text(Fraction(int(fm.group(1)), int(fm.group(2))))
+    if "=" in s:
+        after = s.rsplit("=", 1)[1]
+        if NUM_RE.search(after):
+            s = after
+    elif len(re.findall(r"[a-zA-Z]+", s)) > 8:
+        return None  # prose: "Answer: Janet has 16 eggs and ..." states no final number
+    m = re.search(r"-?\\frac\{-?\d+\}\{\d+\}", s)
+    nm = NUM_RE.search(s)
+    if m and (nm is None or m.start() <= nm.start()):
+        v = parse_number(m.group(0))
+        if v is not None:
+            return _fraction_text(v)
+    if nm:
+        return nm.group(0).replace(",", "")
+    w = re.search(r"\b(" + "|".join(WORD_NUMBERS) + r")\b", s, re.I)
+    if w and len(s) < 40:
+        return str(WORD_NUMBERS[w.group(1).lower()])
+    return None
+
+
+def _fraction_text(v: Fraction) -> str:
+    if v.denominator == 1:
+        return str(v.numerator)
+    d = v.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1:
+        return format(v.numerator / v.denominator, "f").rstrip("0").rstrip(".")
+    return f"{v.numerator}/{v.denominator}"
+
+
+def _last_number(text: str) -> str | None:
+    s = clean_number_text(text)
+    s = re.sub(r"<<[^<>]*>>", "", s)
+    # step labels and list numbers are not results: "Step 3:", "\n2. minus 3 = 13"
+    s = re.sub(r"(?im)\bstep\s*\d+\s*[:.)]|^[ \t#*]*\d+[.)][ \t]+(?=\S)", " ", s)
+    nums = NUM_RE.findall(s)
+    return nums[-1].replace(",", "") if nums else None
+
+
+def _candidates(text: str) -> list[tuple[int, str, str]]:
+    """(position, kind, span) of every answer statement, in text order."""
+    out = [(s, "boxed", c) for s, _e, c in find_boxed(text)]
+    for rx, kind in _ANCHORS:
+        for m in list(rx.finditer(text))[-MAX_ANCHORS:]:
+            out.append((m.start(), kind, _span_after(text, m.end())))
+    out.sort(key=lambda x: x[0])
+    return out
+
+
+def _join_boxes(text: str) -> str | None:
+    """The last boxed answer; boxes separated only by ',', 'and', 'or' are joined ("\\boxed{1},
+    \\boxed{2}" -> "1, 2")."""
+    boxes = find_boxed(text)
+    if not boxes:
+        return None
+    group = [boxes[-1]]
+    for b in reversed(boxes[:-1]):
+        between = text[b[1] : group[0][0]]
+        if re.fullmatch(
+            r"[\s$]*(?:,|and|or|\\text\{\s*(?:,\s*)?(?:and|or)\s*\}|;)?[\s$,]*", between
+        ) and between.strip(" $"):
+            group.insert(0, b)
+        else:
+            break
+    contents = [c.strip() for _s, _e, c in group]
+    dedup = [c for i, c in enumerate(contents) if c not in contents[:i]]
+    return ", ".join(dedup)
+
+
+_TIERS = (("boxed", "final", "hash"), ("is", "colon"), ("a",))
+_NOT_ANSWER_START = re.compile(
+    r"^(?:correct|incorrect|wrong|right|not|in|an?(?=\s+[a-z])|the|that|this|these|those|to|as|because|"
+    r"therefore|since|yes|no|indeed|also|clearly|obviously|given|found|shown|below|above|still|"
+    r"then|we|it|equal|same|different|already|simply|just|now|here|there|which|what|how|"
+    r"unchanged|valid|invalid|reasonable|indeed|positive|negative|consistent)\b",
+    re.I,
+)
+
+
+def _plausible(span: str, task: str, kind: str = "") -> bool:
+    if not span or not span.strip():
+        return False
+    if (
+        kind != "boxed"
+        and _NOT_ANSWER_START.match(span.strip(" *:"))
+        and not re.search(r"[\d$\\]", span)
+    ):
+        return False
+    if task == "gsm8k":
+        return number_in_span(span) is not None
+    s = span.strip()
+    # prose after "answer:" ("Let's think step by step") is not an answer
+    words = re.findall(r"[a-zA-Z]+", re.sub(r"\\[a-zA-Z]+", "", s))
+    if not re.search(r"[\d=\\^_{}()\[\]<>+\-]", s):
+        return len(words) <= 3 and len(s) <= 40
+    return len(s) < 300
+
+
+def extract_answer(completion: str | None, task: str) -> str | None:
+    """The final answer stated in ``completion`` (a model output or a gold solution).
+
+    GSM8K: a plain number string ("18", "-2.5", "1000"); MATH: the LaTeX of the answer as
+    written (``\\boxed`` content, or what follows "The answer is" / "Final Answer:" ...).
+    None when no answer can be found.
+    """
+    task = check_task(task)
+    if not completion or not completion.strip():
+        return None
+    text = _trim(str(completion))
+    cands = _candidates(text)
+    # the last statement wins; "The answer is $\boxed{5}$" yields the boxed content once
+    boxes = find_boxed(text)
+    # tiers: explicit final statements first (a later "we can check our answer: ..." must not
+    # override a boxed answer), then "the answer is" / "answer:", then "A:"; the last one
+    # within a tier wins
+    for tier in _TIERS:
+        for pos, kind, span in reversed(cands):
+            if kind not in tier:
+                continue
+            if kind == "boxed" and pos == boxes[-1][0]:
+                span = _join_boxes(text) or span
+            if kind == "a" and len(span) > 40:
+                continue
+            if not _plausible(span, task, kind):
+                continue
+            if task == "gsm8k":
+                return number_in_span(span)
+            ans = _clean_math_span(span)
+            if ans:
+                return ans
+    if task == "gsm8k":
+        return _last_number(text)
+    return _math_fallback(text)
+
+
+_PROSE_IS_RE = re.compile(r"^(?:[A-Za-z',]+\s+){1,8}(?:is|are|equals|=)\s+(?P<ans>[^\s].*)$")
+
+
+def _clean_math_span(span: str) -> str | None:
+    s = span.strip()
+    m = _PROSE_IS_RE.match(s)  # "The number of ways is 12" (after a "Final Answer" header)
+    if m:
+        s = m.group("ans")
+    s = _HOPE_RE.sub("", s).strip()
+    s = s.strip("*").strip()
+    inner = _math_delimited(s)
+    if inner is not None and inner.strip():
+        s = inner
+    s = s.replace("\\$", "\\\x00").replace("$", "").replace("\\\x00", "\\$").strip()
+    s = re.sub(r"(?:\\\\|\s)+$", "", s)  # a trailing LaTeX line break
+    s = s.rstrip(".").rstrip()
+    return s or None
+
+
+_MATH_SEG_RE = re.compile(
+    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\\d])\$((?:\\\$|[^$\n])+?)\$", re.S
+)
+
+
+def _math_fallback(text: str) -> str | None:
+    """No boxed answer and no answer phrase: the last math of the last paragraph (its right-hand
+    side when it is an equation), else the last number; None for a completion cut off mid-way
+    (max_tokens), whose last math is not an answer."""
+    if _looks_truncated(text):
+        return None
+    tail = text.strip()[-1500:]
+    paras = [p for p in re.split(r"\n\s*\n", tail) if p.strip()]
+    last_para = paras[-1] if paras else tail
+    segs = [next(g for g in m.groups() if g is not None) for m in _MATH_SEG_RE.finditer(last_para)]
+    segs = [g for g in segs if re.sub(r"\\boxed\s*\{\s*\}|\s", "", g)]
+    if segs:
+        # "$x = 2$ and $x = 3$": the last math and the spans joined to it by and/or/commas
+        ms = [
+            m
+            for m in _MATH_SEG_RE.finditer(last_para)
+            if re.sub(r"\\boxed\s*\{\s*\}|\s", "", next(g for g in m.groups() if g is not None))
+        ]
+        group = [ms[-1]]
+        for m in reversed(ms[:-1]):
+            between = last_para[m.end() : group[0].start()]
+            jm = _JOIN_RE.match(between + "$")
+            if not jm or jm.end() != len(between) or len(group) >= 10:
+                break
+            group.insert(0, m)
+        if len(group) > 1:
+            return ", ".join(_rhs(next(g for g in m.groups() if g is not None)) for m in group)
+        seg = segs[-1].strip()
+        parts = re.split(r"(?<![<>!\\])=", seg)
+        seg = parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else seg
+        seg = re.sub(r"\\approx.*$", "", seg).strip()
+        return seg.rstrip(".").strip() or None
+    return _last_number(last_para) or _last_number(text)
+
+
+_TRUNCATED_END_RE = re.compile(
+    r"(?:[=+\-*/^_,:;({\[&\\]|\b(?:so|then|and|or|is|are|was|be|of|the|we|get|to|by|with|that|"
+    r"which|gives|a|an|as|for|in|at|from|this|it|has|have|can|will|let|since|because|if|"
+    r"therefore|thus|hence|equals?|find|compute|need|know))\s*$",
+    re.I,
+)
+
+
+def _looks_truncated(text: str) -> bool:
+    """A completion that stops mid-sentence or mid-formula (cut at max_tokens)."""
+    t = text.rstrip()
+    if not t:
+        return True
+    if _TRUNCATED_END_RE.search(t[-40:]):
+        return True
+    # an open inline math span: an odd number of unescaped '$' (display $$ counts twice) with
+    # formula text after the last one (not a price: "costs $5.")
+    dollars = [m.end() for m in re.finditer(r"(?<!\\)\$", t[-20000:])]
+    if len(dollars) % 2 == 1 and re.search(r"[\\^_{=]", t[-20000:][dollars[-1] :]):
+        return True
+    return t.count("\\[") > t.count("\\]") or t.count("\\(") > t.count("\\)")
+
+
+def _rhs(seg: str) -> str:
+    parts = re.split(r"(?<![<>!\\])=", seg.strip())
+    return parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else seg.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Gold answers: the datasets' own conventions (what `lema data` writes in the `answer` column)
+# ---------------------------------------------------------------------------------------------
+
+_GOLD_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` or ``\\fbox{...}`` in ``text`` (nested braces;
+    ``\\{`` and ``\\}`` do not count), or of ``\\boxed 5`` (up to the next ``$``).
+    None when there is none or its braces do not close.
+
+    The MATH gold-answer convention, stricter than the completion reader
+    (``lema.grading.latex.find_boxed``: it also reads ``\\framebox``, takes the rest of an
+    unclosed box, and skips boxes nested in a box)."""
+    matches = list(_GOLD_BOX_RE.finditer(text))
+    if not matches:
+        return None
+    i = matches[-1].end()
+    n = len(text)
+    while i < n and text[i] in " \t":
+        i += 1
+    if i < n and text[i] == "{":
+        depth, j, start = 0, i, i + 1
+        while j < n:
+            c = text[j]
+            if c == "\\":
+                j += 2
+                continue
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start:j].strip()
+            j += 1
+        return None
+    if i > matches[-1].end():  # "\boxed 5$": up to the next $ (the Hendrycks convention)
+        return text[i:].split("$", 1)[0].strip() or None
+    return None
+
+
+def gold_answer(solution: str, task: str) -> str | None:
+    """The dataset's own answer of a gold solution: GSM8K's text after the last '####' (commas
+    removed; None when absent or empty), MATH's last ``\\boxed{}`` content (``last_boxed``)."""
+    task = check_task(task)
+    if task == "gsm8k":
+        if "####" not in solution:
+            return None
+        return solution.rsplit("####", 1)[1].strip().replace(",", "") or None
+    return last_boxed(solution)
