@@ -75,7 +75,7 @@ def parse_spec(spec: str | dict[str, Any]) -> dict[str, Any]:
 def model_call(args: Any) -> tuple[dict[str, Any] | None, str | None]:
     """The model spec (``--spec`` with ``--operational``'s knobs merged back in) and the
     response cache path of a model-calling command."""
-    from lema import workflow as operational
+    from lema.workflow import knobs as operational
 
     ops = operational.parse(getattr(args, "operational", None))
     spec = operational.with_operational(parse_spec(args.spec), ops) if args.spec else None

@@ -76,13 +76,14 @@ def build_spec(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     cache = None
     if args.config:
         from lema.config import load_config, model_spec
+        from lema.workflow.paths import model_folder
 
         config = load_config(args.config)
         cache = config.get("cache")
         if args.name:
             spec = model_spec(config, args.name)
             if spec.get("tiny") and not spec.get("model"):
-                spec["model"] = f"results/models/{args.name}"
+                spec["model"] = model_folder(args.name)
     elif args.name:
         raise LemaError("--name needs --config")
     flags = {
