@@ -1,5 +1,5 @@
 # lema: Learning From Mistakes (An et al., 2023) as a build graph. See README.md.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 

@@ -6,10 +6,10 @@
 rule correct:
     input:
         unpack(correct_inputs),
-        mistakes="results/{task}/mistakes/{generator}.parquet",
+        mistakes=gen_table("{task}", "original", "mistakes", "{generator}"),
     output:
-        corrections="results/{task}/corrections/{generator}.parquet",
-        stats="results/{task}/corrections/{generator}.stats.json",
+        corrections=gen_table("{task}", "original", "corrections", "{generator}"),
+        stats=stats_file(gen_table("{task}", "original", "corrections", "{generator}")),
     params:
         spec=corrector_spec,
         prompt=lambda wc: prompt_name("correction", wc.task),
@@ -33,10 +33,10 @@ rule correct:
 use rule correct as correct_evolved with:
     input:
         unpack(correct_inputs),
-        mistakes="results/{task}/evolved/mistakes/{generator}.parquet",
+        mistakes=gen_table("{task}", "evolved", "mistakes", "{generator}"),
     output:
-        corrections="results/{task}/evolved/corrections/{generator}.parquet",
-        stats="results/{task}/evolved/corrections/{generator}.stats.json",
+        corrections=gen_table("{task}", "evolved", "corrections", "{generator}"),
+        stats=stats_file(gen_table("{task}", "evolved", "corrections", "{generator}")),
     log:
         "logs/correct/{task}/evolved/{generator}.log",
     benchmark:

@@ -6,8 +6,8 @@ rule cot:
     input:
         unpack(cot_inputs),
     output:
-        cot="results/{task}/cot/cot.parquet",
-        stats="results/{task}/cot/cot.stats.json",
+        cot=cot_table("{task}"),
+        stats=stats_file(cot_table("{task}")),
     params:
         spec=corrector_spec,
         prompt=lambda wc: prompt_name("cot", wc.task),

@@ -5,21 +5,17 @@
 # moving the data folder or touching a file reruns nothing (the folder itself is a place: it
 # reaches `lema data` through --operational, not through params).
 # The logic lives in lema/data/__init__.py (`lema data`); these rules only wire paths and settings.
-from lema.data import normalize_subjects, rule_filters, rule_source_args, rule_source_content
-
-try:
-    normalize_subjects(config["data"]["math_subjects"])  # an unknown subject fails here
-except ConfigError as exc:
-    sys.exit(f"lema: config error: {exc}")
+# The params' logic lives in lema/workflow/params.py; an unknown MATH subject fails when the
+# config is checked (rules/common.smk).
 
 
 rule raw_data:
     output:
-        "data/raw/{task}/{split}.parquet",
+        raw_table("{task}", "{split}"),
     params:
-        source=lambda wc: rule_source_args(config, wc.task),
-        content=lambda wc: rule_source_content(config, wc.task, wc.split),
-        filters=lambda wc: rule_filters(config, wc.task, wc.split),
+        source=data_source,
+        content=data_content,
+        filters=data_filters,
     log:
         "logs/data/{task}/{split}.log",
     conda:
@@ -32,10 +28,10 @@ rule raw_data:
 
 rule warmup_data:
     output:
-        "data/warmup/{task}.parquet",
+        warmup_table("{task}"),
     params:
-        source=lambda wc: rule_source_args(config, wc.task),
-        content=lambda wc: rule_source_content(config, wc.task, "train"),
+        source=data_source,
+        content=lambda wc: data_content(wc, "train"),
         rows=warmup_rows_args,
     log:
         "logs/data/{task}/warmup.log",

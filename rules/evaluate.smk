@@ -14,8 +14,8 @@ rule predict:
     input:
         unpack(predict_inputs),
     output:
-        predictions="results/{task}/eval/{backbone}/{mix}/predictions.parquet",
-        stats="results/{task}/eval/{backbone}/{mix}/predictions.stats.json",
+        predictions=predictions_table("{task}", "{backbone}", "{mix}"),
+        stats=stats_file(predictions_table("{task}", "{backbone}", "{mix}")),
     params:
         spec=predict_spec,
         max_tokens=predict_max_tokens,
@@ -44,10 +44,10 @@ rule predict:
 
 rule eval:
     input:
-        "results/{task}/eval/{backbone}/{mix}/predictions.parquet",
+        predictions_table("{task}", "{backbone}", "{mix}"),
     output:
         report(
-            "results/{task}/eval/{backbone}/{mix}/metrics.json",
+            metrics_file("{task}", "{backbone}", "{mix}"),
             caption="../report/metrics.rst",
             category="3. Per-model metrics",
             subcategory="{task}",

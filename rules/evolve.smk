@@ -9,8 +9,8 @@ rule evolve_questions:
     input:
         unpack(evolve_inputs),
     output:
-        questions="results/{task}/evolved/questions.parquet",
-        stats="results/{task}/evolved/questions.stats.json",
+        questions=evolved_questions("{task}"),
+        stats=stats_file(evolved_questions("{task}")),
     params:
         spec=corrector_spec,
         prompt=lambda wc: prompt_name("evolution", wc.task),

@@ -9,8 +9,8 @@ rule mix_pool:
     input:
         unpack(pool_inputs),
     output:
-        pool="results/{task}/train/pool.parquet",
-        stats="results/{task}/train/pool.stats.json",
+        pool=pool_table("{task}"),
+        stats=stats_file(pool_table("{task}")),
     params:
         threshold=config["mix"]["near_duplicate_threshold"],
         ngram=config["mix"]["ngram"],
@@ -28,10 +28,10 @@ rule mix_pool:
 
 rule mix:
     input:
-        "results/{task}/train/pool.parquet",
+        pool_table("{task}"),
     output:
-        mix="results/{task}/train/{mix}.jsonl",
-        stats="results/{task}/train/{mix}.stats.json",
+        mix=train_mix("{task}", "{mix}"),
+        stats=stats_file(train_mix("{task}", "{mix}")),
     wildcard_constraints:
         mix="cot|lema|cot_matched",
     params:
@@ -49,9 +49,9 @@ rule funnel:
     input:
         mix_targets(),
     output:
-        "results/funnel.txt",
+        FUNNEL_TXT,
     params:
-        tasks=stats_task_args(),
+        tasks=task_args(),
     log:
         "logs/funnel.log",
     conda:

@@ -10,10 +10,10 @@ rule summary:
     input:
         metrics_files(),
     output:
-        csv=report("results/summary.csv", caption="../report/summary.rst", category="1. Results",
+        csv=report(SUMMARY_CSV, caption="../report/summary.rst", category="1. Results",
                    labels={"name": "4. summary table (CSV)"}),
-        md="results/summary.md",
-        html=report("results/report/summary.html", caption="../report/summary.rst", category="1. Results",
+        md=SUMMARY_MD,
+        html=report(SUMMARY_HTML, caption="../report/summary.rst", category="1. Results",
                     labels={"name": "1. summary table"}),
     log:
         "logs/report/summary.log",
@@ -41,12 +41,12 @@ rule plot:
 
 rule report_funnel:
     input:
-        funnel_inputs(),
+        mix_targets(),  # once the mixes exist, every data-generation stats JSON exists
     output:
-        report("results/report/funnel.html", caption="../report/funnel.rst", category="2. Data generation",
+        report(FUNNEL_HTML, caption="../report/funnel.rst", category="2. Data generation",
                labels={"name": "1. data funnel"}),
     params:
-        tasks=funnel_tasks(),
+        tasks=task_args(),
     log:
         "logs/report/funnel.log",
     conda:
@@ -59,7 +59,7 @@ rule report_corrections:
     input:
         corrections_inputs(),
     output:
-        report("results/report/corrections_sample.html", caption="../report/corrections.rst",
+        report(CORRECTIONS_HTML, caption="../report/corrections.rst",
                category="2. Data generation", labels={"name": "2. mistake/correction pairs"}),
     params:
         n=config["evaluation"]["report_corrections"],

@@ -7,8 +7,8 @@ rule sample_paths:
     input:
         unpack(sample_inputs),
     output:
-        paths="results/{task}/paths/{generator}.parquet",
-        stats="results/{task}/paths/{generator}.stats.json",
+        paths=gen_table("{task}", "original", "paths", "{generator}"),
+        stats=stats_file(gen_table("{task}", "original", "paths", "{generator}")),
     params:
         spec=generator_spec,
         prompt=lambda wc: prompt_name("sampling", wc.task),
@@ -37,8 +37,8 @@ use rule sample_paths as sample_paths_evolved with:
     input:
         unpack(sample_inputs_evolved),
     output:
-        paths="results/{task}/evolved/paths/{generator}.parquet",
-        stats="results/{task}/evolved/paths/{generator}.stats.json",
+        paths=gen_table("{task}", "evolved", "paths", "{generator}"),
+        stats=stats_file(gen_table("{task}", "evolved", "paths", "{generator}")),
     log:
         "logs/sample_paths/{task}/evolved/{generator}.log",
     benchmark:
@@ -47,10 +47,10 @@ use rule sample_paths as sample_paths_evolved with:
 
 rule mistakes:
     input:
-        paths="results/{task}/paths/{generator}.parquet",
+        paths=gen_table("{task}", "original", "paths", "{generator}"),
     output:
-        mistakes="results/{task}/mistakes/{generator}.parquet",
-        stats="results/{task}/mistakes/{generator}.stats.json",
+        mistakes=gen_table("{task}", "original", "mistakes", "{generator}"),
+        stats=stats_file(gen_table("{task}", "original", "mistakes", "{generator}")),
     params:
         cap=max_mistakes_arg,
     log:
@@ -64,9 +64,9 @@ rule mistakes:
 
 use rule mistakes as mistakes_evolved with:
     input:
-        paths="results/{task}/evolved/paths/{generator}.parquet",
+        paths=gen_table("{task}", "evolved", "paths", "{generator}"),
     output:
-        mistakes="results/{task}/evolved/mistakes/{generator}.parquet",
-        stats="results/{task}/evolved/mistakes/{generator}.stats.json",
+        mistakes=gen_table("{task}", "evolved", "mistakes", "{generator}"),
+        stats=stats_file(gen_table("{task}", "evolved", "mistakes", "{generator}")),
     log:
         "logs/mistakes/{task}/evolved/{generator}.log",

@@ -6,14 +6,11 @@
 # With `tiny.warmup_steps`, the model is first trained on gold solutions of the warm-up rows
 # (rules/data.smk: data/warmup/{task}.parquet), so that it writes step-format paths.
 
-TINY_MODELS = tiny_model_names()
-
-
 if TINY_MODELS:
 
     rule tiny_model:
         wildcard_constraints:
-            name="|".join(re.escape(n) for n in TINY_MODELS),
+            name=TINY_MODEL_PATTERN,
         input:
             unpack(tiny_model_inputs),
         output:

@@ -22,7 +22,7 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        directory("results/{task}/adapters/{backbone}/{mix}"),
+        directory(adapter_folder("{task}", "{backbone}", "{mix}")),
     params:
         settings=train_settings,
         model=train_model,
@@ -54,7 +54,7 @@ rule merge:
     input:
         unpack(merge_inputs),
     output:
-        directory("results/{task}/merged/{backbone}/{mix}"),
+        directory(merged_folder("{task}", "{backbone}", "{mix}")),
     params:
         model=train_model,
     resources:

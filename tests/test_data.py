@@ -28,6 +28,7 @@ from lema.cli import main as lema_main
 from lema.errors import ConfigError, DataError
 from lema.grading import gold_answer
 from lema.grading.extract import last_boxed
+from lema.workflow import params
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LEMA_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
@@ -639,14 +640,14 @@ def test_rule_source_args_never_drop_an_empty_value():
     """The bug: `--local {params.local:q}` with an empty value vanished from the shell
     command (`--local  --limit 12`), so argparse stopped. Options are now a list."""
     config = {"data": {"source": "public", "local": {"gsm8k": None, "math": None}}}
-    assert data.rule_source_args(config, "gsm8k") == ["--source", "public"]
+    assert params.rule_source_args(config, "gsm8k") == ["--source", "public"]
     config["data"]["source"] = "embedded"
-    assert data.rule_source_args(config, "math") == ["--source", "embedded"]
+    assert params.rule_source_args(config, "math") == ["--source", "embedded"]
     config["data"] = {"source": "local", "local": {"gsm8k": "/d/gsm8k", "math": None}}
     # the folder is a place: it travels in --operational, never in the params
-    assert data.rule_source_args(config, "gsm8k") == ["--source", "local"]
+    assert params.rule_source_args(config, "gsm8k") == ["--source", "local"]
     with pytest.raises(ConfigError, match=r"'data.local.math': a path is required"):
-        data.rule_source_args(config, "math")
+        params.rule_source_args(config, "math")
 
 
 def test_snakemake_builds_raw_tables_from_the_embedded_slice(tmp_path):

@@ -13,9 +13,10 @@ import polars as pl
 import pytest
 
 from lema.cli import main
-from lema.evaluation.metrics import compute_metrics, evaluate_file, infer_context
+from lema.evaluation.metrics import compute_metrics, evaluate_file
 from lema.evaluation.summary import PAPER_FIGURES, build_summary, paper_backbone, to_markdown
 from lema.grading import grade_batch
+from lema.workflow.paths import eval_context, task_of
 
 # id, completion, gold, level, subject, expected extracted-or-None, expected correct
 MATH_ROWS = [
@@ -79,7 +80,7 @@ def test_metrics_math_per_level_and_subject(tmp_path):
     path.parent.mkdir(parents=True)
     _math_frame().write_parquet(path)
     out = tmp_path / "metrics.json"
-    m = evaluate_file(path, "math", output=out, workers=2)
+    m = evaluate_file(path, "math", output=out, workers=2, meta=eval_context(path))
     assert json.loads(out.read_text()) == m
     assert (m["task"], m["backbone"], m["mix"]) == ("math", "tiny", "lema")  # from the path
     assert m["n"] == 8 and m["correct"] == 4
@@ -224,13 +225,13 @@ def test_compute_metrics_empty():
     assert (m["n"], m["pass@1"], m["no_answer_rate"]) == (0, 0.0, 0.0)
 
 
-def test_infer_context():
-    assert infer_context("results/math/eval/llama2-70b/cot_matched/predictions.parquet") == {
+def test_eval_context():
+    assert eval_context("results/math/eval/llama2-70b/cot_matched/predictions.parquet") == {
         "task": "math",
         "backbone": "llama2-70b",
         "mix": "cot_matched",
     }
-    assert infer_context("elsewhere/p.parquet") == {}
+    assert eval_context("elsewhere/p.parquet") == {}
 
 
 # ---------------------------------------------------------------------------- summary
@@ -407,7 +408,7 @@ def test_report_pages(tmp_path):
             "kept": [True, False],
         }
     ).write_parquet(table)
-    page = corrections_html([table], n=5)
+    page = corrections_html([(task_of(table), table)], n=5)
     assert "1 of 1 kept corrections" in page
     assert "What is 2+&lt;b&gt;2&lt;/b&gt;?" in page  # escaped
     assert "Q2" not in page  # dropped corrections are not shown

@@ -124,13 +124,19 @@ def study(tmp_path):
 
 
 def test_decode_spec_hf(study):
-    spec = decode_spec(study, "gsm8k", "llama2-70b", "lema")
+    spec = decode_spec(
+        study, "gsm8k", "llama2-70b", "lema", adapter="results/gsm8k/adapters/llama2-70b/lema"
+    )
     assert spec["backend"] == "hf" and spec["model"] == "meta-llama/Llama-2-70b-hf"
     assert spec["adapter"] == "results/gsm8k/adapters/llama2-70b/lema"
     assert spec["chat"] is False and spec["batch_size"] == 16
     base = decode_spec(study, "gsm8k", "llama2-70b", "base")
     assert "adapter" not in base
-    tiny = decode_spec(study, "math", "tb", "cot", "results/models/tb")
+    with pytest.raises(ConfigError, match="needs its adapter"):
+        decode_spec(study, "gsm8k", "llama2-70b", "lema")
+    tiny = decode_spec(
+        study, "math", "tb", "cot", "results/models/tb", adapter="results/math/adapters/tb/cot"
+    )
     assert (
         tiny["model"] == "results/models/tb" and tiny["adapter"] == "results/math/adapters/tb/cot"
     )

@@ -576,61 +576,6 @@ def read_raw(path: str | Path) -> pl.DataFrame:
     return frame
 
 
-def rule_local(config: dict[str, Any], task: str) -> str:
-    """The local path for ``task`` when data.source is local, else "" (rules/data.smk)."""
-    if config["data"]["source"] != "local":
-        return ""
-    path = config["data"]["local"].get(task) or ""
-    if not path:
-        raise ConfigError(
-            f"config key 'data.local.{task}': a path is required with data.source: local"
-        )
-    return path
-
-
-def rule_source_args(config: dict[str, Any], task: str) -> list[str]:
-    """`lema data` options naming the source of ``task`` (rules/data.smk): a list, so that
-    an empty value can never vanish from the shell command and shift the options. A local
-    folder is not named here: it is a place, passed through ``--operational``."""
-    rule_local(config, task)  # a local source without a path fails here, naming the key
-    return ["--source", config["data"]["source"]]
-
-
-def rule_source_content(config: dict[str, Any], task: str, split: str) -> str:
-    """The content the table is built from, as a param: the sha256 of the embedded file, or
-    of the local file/folder read (so editing it rebuilds the table, while moving or
-    touching it does not); "" for the public source (pinned by checksum in this file)."""
-    from lema.workflow import content_sha256
-
-    source = config["data"]["source"]
-    if source == "embedded":
-        return content_sha256(embedded_file(task, split))
-    if source == "local":
-        return "|".join(
-            content_sha256(p) for p in local_inputs(task, split, rule_local(config, task))
-        )
-    return ""
-
-
-def rule_filters(config: dict[str, Any], task: str, split: str) -> list[str]:
-    """`lema data` options for data.limit and the MATH subject/level subset (rules/data.smk)."""
-    limit = config["data"]["limit"].get(split)
-    return (["--limit", str(limit)] if limit is not None else []) + rule_subset(config, task)
-
-
-def rule_subset(config: dict[str, Any], task: str) -> list[str]:
-    """`lema data` options for the MATH subject/level subset (none for GSM8K)."""
-    data = config["data"]
-    opts: list[str] = []
-    if task == "math":
-        subjects = normalize_subjects(data.get("math_subjects"))
-        if subjects is not None:
-            opts += ["--math-subjects", ",".join(subjects)]
-        if data.get("math_levels") is not None:
-            opts += ["--math-levels", ",".join(map(str, data["math_levels"]))]
-    return opts
-
-
 # --------------------------------------------------------------------------- command
 
 
@@ -678,7 +623,7 @@ def run(args) -> int:  # noqa: ANN001
             ) from None
     local = args.local
     if args.source == "local" and not local:
-        from lema import workflow as operational
+        from lema.workflow import knobs as operational
 
         local = operational.parse(args.operational).get("data_local", {}).get(args.task)
     frame = build_table(

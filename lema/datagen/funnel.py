@@ -18,6 +18,7 @@ from typing import Any
 from lema.errors import LemaError
 from lema.io import write_json
 from lema.models import Usage
+from lema.workflow import paths
 
 
 class Funnel:
@@ -76,17 +77,18 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "stage" in data else None
 
 
-def collect(task_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """(stage label, source label, stats) in funnel order."""
+def collect(results: str | Path, task: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(stage label, source label, stats) in funnel order, for ``task`` under the results
+    folder ``results`` (laid out as lema.workflow.paths says)."""
+    root = str(results)
     rows: list[tuple[str, str, dict[str, Any]]] = []
-    for qset in ("original", "evolved"):
-        base = task_dir if qset == "original" else task_dir / "evolved"
+    for qset in paths.QSETS:
         if qset == "evolved":
-            q = _load(base / "questions.stats.json")
+            q = _load(Path(paths.stats_file(paths.evolved_questions(task, root))))
             if q is not None:
                 rows.append(("evolved questions", q.get("corrector") or "", q))
         for stage in ORDER:
-            for f in sorted((base / stage).glob("*.stats.json")):
+            for f in sorted(Path(paths.gen_folder(task, qset, stage, root)).glob("*.stats.json")):
                 data = _load(f)
                 if data is None:
                     continue
@@ -95,14 +97,15 @@ def collect(task_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
                 if stage == "corrections" and data.get("corrector"):
                     src = f"{src} -> {data['corrector']}"
                 rows.append((label, src, data))
-    cot = _load(task_dir / "cot" / "cot.stats.json")
+    cot = _load(Path(paths.stats_file(paths.cot_table(task, root))))
     if cot is not None:
         rows.append(("cot", cot.get("corrector") or "", cot))
-    pool = _load(task_dir / "train" / "pool.stats.json")
+    pool_stats = Path(paths.stats_file(paths.pool_table(task, root)))
+    pool = _load(pool_stats)
     if pool is not None:
         rows.append(("pool (decontaminated)", "", pool))
-    for f in sorted((task_dir / "train").glob("*.stats.json")):
-        if f.name == "pool.stats.json":
+    for f in sorted(Path(paths.train_folder(task, root)).glob("*.stats.json")):
+        if f.name == pool_stats.name:
             continue
         data = _load(f)
         if data is not None:
@@ -182,13 +185,13 @@ def run(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise LemaError(f"{root}: no such results folder")
     tasks = args.task or sorted(
-        p.name for p in root.iterdir() if p.is_dir() and p.name in ("gsm8k", "math")
+        p.name for p in root.iterdir() if p.is_dir() and p.name in paths.TASKS
     )
     if not tasks:
         raise LemaError(f"{root}: no task folders (gsm8k, math) with stats yet")
     out: dict[str, Any] = {}
     for task in tasks:
-        rows = collect(root / task)
+        rows = collect(root, task)
         if args.json:
             out[task] = [{"stage": a, "source": b, **c} for a, b, c in rows]
         else:

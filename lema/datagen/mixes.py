@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import random
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -109,7 +108,11 @@ def load_tests(paths: list[str]) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------- pool
-def collect_rows(cot: str | None, corrections: list[str], task: str) -> list[dict[str, Any]]:
+def collect_rows(
+    cot: str | None, corrections: list[tuple[str, str]], task: str
+) -> list[dict[str, Any]]:
+    """The kept CoT rows and the kept corrections, each correction table given as (path,
+    question set: ``original`` or ``evolved``)."""
     rows: list[dict[str, Any]] = []
     if cot:
         frame = read_table(
@@ -128,12 +131,12 @@ def collect_rows(cot: str | None, corrections: list[str], task: str) -> list[dic
                     "completion": r["completion"],
                 }
             )
-    for path in corrections:
+    for path, qset in corrections:
         frame = read_table(
             path,
             required=("correction_id", "question_id", "question", "kept", "prompt", "completion"),
         )
-        evolved = "/evolved/" in Path(path).as_posix()
+        evolved = qset == "evolved"
         for r in frame.filter(pl.col("kept")).iter_rows(named=True):
             rows.append(
                 {
@@ -246,7 +249,10 @@ def run(args: argparse.Namespace) -> int:
             raise LemaError(
                 "--tests: at least one test table is needed for the contamination check"
             )
-        rows = collect_rows(args.cot, args.corrections, args.task)
+        from lema.workflow.paths import qset_of
+
+        corrections = [(p, qset_of(p)) for p in args.corrections]
+        rows = collect_rows(args.cot, corrections, args.task)
         kept, funnel = build_pool(
             rows, load_tests(args.tests), args.ngram, args.threshold, args.task
         )

@@ -192,15 +192,6 @@ def grade_frame(
     return graded.select([*PREDICTION_COLUMNS, *rest])
 
 
-def infer_context(path: str | Path) -> dict[str, str]:
-    """task / backbone / mix from a path like results/{task}/eval/{backbone}/{mix}/…"""
-    parts = Path(path).parts
-    for i in range(len(parts) - 3):
-        if parts[i + 1] == "eval" and parts[i] in ("gsm8k", "math"):
-            return {"task": parts[i], "backbone": parts[i + 2], "mix": parts[i + 3]}
-    return {}
-
-
 def evaluate_file(
     predictions: str | Path,
     task: str,
@@ -211,14 +202,12 @@ def evaluate_file(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Re-grade a predictions file and return (and optionally write) its metrics."""
+    """Re-grade a predictions file and return (and optionally write) its metrics; ``meta``
+    (task, backbone, mix, model: None values left out) leads them, in its order."""
     frame = read_predictions(predictions)
     started = time.perf_counter()
     graded = grade_frame(frame, task, workers=workers, timeout_s=timeout_s)
-    context = {
-        **infer_context(predictions),
-        **{k: v for k, v in (meta or {}).items() if v is not None},
-    }
+    context = {k: v for k, v in (meta or {}).items() if v is not None}
     context["task"] = task
     metrics = compute_metrics(graded, **context)
     if "correct" in frame.columns and frame["correct"].dtype == pl.Boolean:
@@ -263,7 +252,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    task = args.task or infer_context(args.predictions).get("task")
+    from lema.workflow.paths import eval_context
+
+    inferred = eval_context(args.predictions)  # task / backbone / mix from the path
+    flags = {"backbone": args.backbone, "mix": args.mix, "model": args.model}
+    task = args.task or inferred.get("task")
     if task is None:
         raise DataError(
             f"{args.predictions}: cannot tell the task from the path; pass --task gsm8k|math"
@@ -275,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         graded_output=args.graded_output,
         workers=args.workers,
         timeout_s=args.timeout,
-        meta={"backbone": args.backbone, "mix": args.mix, "model": args.model},
+        meta={**inferred, **{k: v for k, v in flags.items() if v is not None}},
     )
     line = (
         f"{task}: pass@1 {metrics['pass@1']:.2f}% ({metrics['correct']}/{metrics['n']}), "

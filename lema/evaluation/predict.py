@@ -35,13 +35,21 @@ STOP = ["\nQuestion:"]
 
 
 def decode_spec(
-    config: dict[str, Any], task: str, backbone: str, mix: str, model_path: str | None = None
+    config: dict[str, Any],
+    task: str,
+    backbone: str,
+    mix: str,
+    model_path: str | None = None,
+    *,
+    adapter: str | None = None,
 ) -> dict[str, Any]:
     """The model spec (for lema.models.generate) decoding ``task`` with ``backbone`` + ``mix``.
 
     ``model_path`` overrides the backbone's model (the folder of a tiny backbone built by the
-    graph). With ``evaluation.backend: openai`` the served model name is the backbone's
-    ``served_name`` for mix ``base`` (else its model id), and ``{backbone}-{task}-{mix}``
+    graph); ``adapter`` is the mix's adapter folder, loaded by the ``hf`` backend (required
+    for every mix but ``base``; lema.workflow.paths.adapter_folder in the rules). With
+    ``evaluation.backend: openai`` the served model name is the backbone's ``served_name``
+    for mix ``base`` (else its model id), and ``{backbone}-{task}-{mix}``
     (``evaluation.served_name`` pattern) for an adapter.
     """
     if backbone not in config["backbones"]:
@@ -79,12 +87,10 @@ def decode_spec(
         "dtype": ev.get("dtype", "auto"),
     }
     if mix != "base":
-        spec["adapter"] = adapter_dir(task, backbone, mix)
+        if not adapter:
+            raise ConfigError(f"decoding {backbone}/{mix} with the hf backend needs its adapter")
+        spec["adapter"] = adapter
     return spec
-
-
-def adapter_dir(task: str, backbone: str, mix: str) -> str:
-    return f"results/{task}/adapters/{backbone}/{mix}"
 
 
 def load_test(path: str | Path, limit: int | None = None) -> pl.DataFrame:

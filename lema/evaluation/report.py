@@ -55,13 +55,6 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _task_of(path: Path) -> str:
-    for part in path.parts:
-        if part in TASK_LABEL:
-            return part
-    return "?"
-
-
 # ---------------------------------------------------------------------------- funnel
 
 
@@ -79,7 +72,7 @@ def funnel_html(results: str | Path, tasks: list[str]) -> str:
     notes = getattr(stats, "_extra", lambda label, d: "")
     parts = []
     for task in tasks:
-        rows = stats.collect(Path(results) / task)
+        rows = stats.collect(results, task)
         trs = []
         total_tokens, total_cost = 0, 0.0
         for label, source, d in rows:
@@ -152,15 +145,16 @@ def _pick(row: dict[str, Any], field: str) -> str | None:
     return None
 
 
-def corrections_html(tables: list[str | Path], n: int = 20, seed: int = 0) -> str:
+def corrections_html(tables: list[tuple[str, str | Path]], n: int = 20, seed: int = 0) -> str:
+    """A sample of ``n`` kept mistake/correction pairs, an even share per task, from the
+    corrections tables given as (task, path)."""
     frames = []
-    for path in map(Path, tables):
+    for task, name in tables:
+        path = Path(name)
         frame = pl.read_parquet(path)
         if "kept" in frame.columns:
             frame = frame.filter(pl.col("kept").fill_null(False))
-        frame = frame.with_columns(
-            pl.lit(_task_of(path)).alias("_task"), pl.lit(str(path)).alias("_file")
-        )
+        frame = frame.with_columns(pl.lit(task).alias("_task"), pl.lit(str(path)).alias("_file"))
         frames.append(frame)
     rows: list[dict[str, Any]] = []
     for frame in frames:
@@ -254,7 +248,10 @@ def run(args: argparse.Namespace) -> int:
         write_text(args.output, funnel_html(args.results, args.task))
         print(f"lema report funnel: {', '.join(args.task)} -> {args.output}")
     else:
+        from lema.workflow.paths import task_of
+
         files = _expand(args.tables, args.glob)
-        write_text(args.output, corrections_html(files, n=args.n, seed=args.seed))
+        tables = [(task_of(p), p) for p in files]
+        write_text(args.output, corrections_html(tables, n=args.n, seed=args.seed))
         print(f"lema report corrections: {len(files)} tables -> {args.output}")
     return 0

@@ -49,7 +49,7 @@ def model_call(
     """The model spec (``--spec`` with ``--operational``'s knobs merged back in: the model's
     own, or evaluation's for a decoding spec) and the response cache path of a model-calling
     command; the spec is None without ``--spec``."""
-    from lema import workflow
+    from lema.workflow import knobs as workflow
 
     ops = workflow.parse(getattr(args, "operational", None))
     spec = (
@@ -120,13 +120,14 @@ def build_spec(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     cache = None
     if args.config:
         from lema.config import load_config, model_spec
+        from lema.workflow.paths import model_folder
 
         config = load_config(args.config)
         cache = config.get("cache")
         if args.name:
             spec = model_spec(config, args.name)
             if spec.get("tiny") and not spec.get("model"):
-                spec["model"] = f"results/models/{args.name}"
+                spec["model"] = model_folder(args.name)
     elif args.name:
         raise LemaError("--name needs --config")
     flags = {

@@ -92,6 +92,8 @@ def _settings_and_model(args: argparse.Namespace) -> tuple[TrainingSettings, str
 
 
 def _default_checkpoints(task: str, backbone: str, mix: Path) -> str:
-    """Where checkpoints go when ``--checkpoints`` is not given (the `train` rule always
-    passes it: rules/common.smk ``train_checkpoints``, the same folder)."""
-    return f"results/{task}/checkpoints/{backbone}/{mix.stem}"
+    """Where checkpoints go when ``--checkpoints`` is not given: the folder the `train` rule
+    passes (lema.workflow.paths.checkpoints_folder)."""
+    from lema.workflow.paths import checkpoints_folder
+
+    return checkpoints_folder(task, backbone, mix.stem)

@@ -1,0 +1,160 @@
+"""The one path scheme: where every table, model, adapter and page of the study lives.
+
+Every function returns a path relative to the checkout (the Snakefile's working directory) as
+a plain string; the rules call them with wildcard placeholders (``gen_table("{task}",
+"original", "paths", "{generator}")``) as well as with values. Folders under the results
+root take ``root`` so that a command given another results folder (``lema stats RESULTS``)
+reads the same layout. A few inverse functions (``eval_context``, ``qset_of``, ``task_of``)
+read a path back, for commands whose CLI names only files.
+
+Layout, in the order the data flows::
+
+    data/raw/{task}/{split}.parquet                      raw tables (rules/data.smk)
+    data/warmup/{task}.parquet                           tiny models' warm-up rows
+    results/models/{name}/                               tiny local models (rules/tiny.smk)
+    results/{task}/{kind}/{generator}.parquet            kind: paths, mistakes, corrections
+    results/{task}/evolved/questions.parquet             evolved questions
+    results/{task}/evolved/{kind}/{generator}.parquet    the same for evolved questions
+    results/{task}/cot/cot.parquet                       CoT data
+    results/{task}/train/pool.parquet, {mix}.jsonl       decontaminated pool, training mixes
+    results/{task}/adapters/{backbone}/{mix}/            adapters (checkpoints/, merged/ alike)
+    results/{task}/eval/{backbone}/{mix}/                predictions.parquet, metrics.json
+    results/summary.{csv,md}, results/plots/, results/report/, results/funnel.txt
+
+A ``.stats.json`` beside a table (``stats_file``) records its stage's funnel.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+TASKS = ("gsm8k", "math")
+QSETS = ("original", "evolved")
+RESULTS = "results"
+DATA = "data"
+
+SUMMARY_CSV = f"{RESULTS}/summary.csv"
+SUMMARY_MD = f"{RESULTS}/summary.md"
+FUNNEL_TXT = f"{RESULTS}/funnel.txt"
+ACCURACY_PLOT = f"{RESULTS}/plots/accuracy.png"
+LEVELS_PLOT = f"{RESULTS}/plots/math_levels.png"
+SUMMARY_HTML = f"{RESULTS}/report/summary.html"
+FUNNEL_HTML = f"{RESULTS}/report/funnel.html"
+CORRECTIONS_HTML = f"{RESULTS}/report/corrections_sample.html"
+
+
+def stats_file(table: str) -> str:
+    """The stats JSON beside a table: ``x.parquet`` / ``x.jsonl`` -> ``x.stats.json``."""
+    stem, _, _ = table.rpartition(".")
+    return f"{stem}.stats.json"
+
+
+# --- data ----------------------------------------------------------------------------------
+def raw_table(task: str, split: str) -> str:
+    return f"{DATA}/raw/{task}/{split}.parquet"
+
+
+def warmup_table(task: str) -> str:
+    return f"{DATA}/warmup/{task}.parquet"
+
+
+# --- tiny models ---------------------------------------------------------------------------
+def model_folder(name: str) -> str:
+    """Where rules/tiny.smk builds the tiny local model called ``name``."""
+    return f"{RESULTS}/models/{name}"
+
+
+# --- data generation -----------------------------------------------------------------------
+def task_folder(task: str, root: str = RESULTS) -> str:
+    return f"{root}/{task}"
+
+
+def qset_folder(task: str, qset: str, root: str = RESULTS) -> str:
+    """The training questions' folder (qset ``original``), or the evolved questions'."""
+    base = task_folder(task, root)
+    return base if qset == "original" else f"{base}/evolved"
+
+
+def gen_folder(task: str, qset: str, kind: str, root: str = RESULTS) -> str:
+    """One generation stage's folder: kind ``paths``, ``mistakes`` or ``corrections``."""
+    return f"{qset_folder(task, qset, root)}/{kind}"
+
+
+def gen_table(task: str, qset: str, kind: str, generator: str, root: str = RESULTS) -> str:
+    return f"{gen_folder(task, qset, kind, root)}/{generator}.parquet"
+
+
+def evolved_questions(task: str, root: str = RESULTS) -> str:
+    return f"{qset_folder(task, 'evolved', root)}/questions.parquet"
+
+
+def cot_table(task: str, root: str = RESULTS) -> str:
+    return f"{task_folder(task, root)}/cot/cot.parquet"
+
+
+def train_folder(task: str, root: str = RESULTS) -> str:
+    """The pool and the training mixes, each with its stats JSON."""
+    return f"{task_folder(task, root)}/train"
+
+
+def pool_table(task: str, root: str = RESULTS) -> str:
+    return f"{train_folder(task, root)}/pool.parquet"
+
+
+def train_mix(task: str, mix: str) -> str:
+    return f"{train_folder(task)}/{mix}.jsonl"
+
+
+# --- training ------------------------------------------------------------------------------
+def adapter_folder(task: str, backbone: str, mix: str) -> str:
+    return f"{RESULTS}/{task}/adapters/{backbone}/{mix}"
+
+
+def checkpoints_folder(task: str, backbone: str, mix: str) -> str:
+    """Intermediate checkpoints: outside the outputs, so a killed job resumes from them."""
+    return f"{RESULTS}/{task}/checkpoints/{backbone}/{mix}"
+
+
+def merged_folder(task: str, backbone: str, mix: str) -> str:
+    return f"{RESULTS}/{task}/merged/{backbone}/{mix}"
+
+
+# --- evaluation and report -----------------------------------------------------------------
+def eval_folder(task: str, backbone: str, mix: str) -> str:
+    return f"{RESULTS}/{task}/eval/{backbone}/{mix}"
+
+
+def predictions_table(task: str, backbone: str, mix: str) -> str:
+    return f"{eval_folder(task, backbone, mix)}/predictions.parquet"
+
+
+def metrics_file(task: str, backbone: str, mix: str) -> str:
+    return f"{eval_folder(task, backbone, mix)}/metrics.json"
+
+
+def plot_files(tasks: list[str]) -> dict[str, str]:
+    """The plot rule's outputs: accuracy, and MATH's levels when MATH is studied."""
+    out = {"accuracy": ACCURACY_PLOT}
+    if "math" in tasks:
+        out["levels"] = LEVELS_PLOT
+    return out
+
+
+# --- reading a path back -------------------------------------------------------------------
+def eval_context(path: str | PurePath) -> dict[str, str]:
+    """task / backbone / mix of a file under ``eval_folder`` (``{}`` for any other path)."""
+    parts = PurePath(path).parts
+    for i in range(len(parts) - 3):
+        if parts[i + 1] == "eval" and parts[i] in TASKS:
+            return {"task": parts[i], "backbone": parts[i + 2], "mix": parts[i + 3]}
+    return {}
+
+
+def qset_of(table: str | PurePath) -> str:
+    """``evolved`` for a ``gen_table`` of evolved questions, else ``original``."""
+    return "evolved" if "/evolved/" in PurePath(table).as_posix() else "original"
+
+
+def task_of(path: str | PurePath) -> str:
+    """The task a results path belongs to (its first folder named after a task), or ``?``."""
+    return next((part for part in PurePath(path).parts if part in TASKS), "?")
