@@ -19,10 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from lema.errors import ConfigError, LemaError
-from lema.io import write_json, write_parquet
+from lema.io import write_json
 
 PROMPTS_DIR = Path(str(resources.files("lema") / "prompts"))
 
@@ -224,32 +222,6 @@ def solve_questions(
         for item in items
     ]
     return call_model(spec, requests, cache, usage, progress=progress)
-
-
-def stats_path_for(output: str | Path) -> Path:
-    """The stats JSON beside an output: ``x.parquet`` -> ``x.stats.json``."""
-    output = Path(output)
-    return output.with_name(output.name.split(".")[0] + ".stats.json")
-
-
-# --------------------------------------------------------------------------- tables
-def write_table(
-    path: str | Path, rows: list[dict[str, Any]], schema: dict[str, Any]
-) -> pl.DataFrame:
-    frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
-    write_parquet(path, frame)
-    return frame
-
-
-def read_table(path: str | Path, required: Iterable[str] = ()) -> pl.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise LemaError(f"{path}: file not found")
-    frame = pl.read_parquet(path)
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise LemaError(f"{path}: missing column(s) {', '.join(missing)}")
-    return frame
 
 
 # --------------------------------------------------------------------------- text

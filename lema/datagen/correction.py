@@ -38,34 +38,20 @@ from lema.datagen.common import (
     load_prompt,
     make_request,
     model_call,
-    read_table,
     render,
+)
+from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt, split_steps
+from lema.tables import (
+    CORRECTION_SCHEMA,
+    GOLD,
+    PATH,
+    PATH_ID,
+    QUESTION,
+    QUESTION_ID,
+    read_table,
     stats_path_for,
     write_table,
 )
-from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt, split_steps
-
-CORRECTION_SCHEMA = {
-    "correction_id": pl.String,
-    "path_id": pl.String,
-    "question_id": pl.String,
-    "task": pl.String,
-    "question": pl.String,
-    "gold_answer": pl.String,
-    "generator": pl.String,
-    "corrector": pl.String,
-    "path": pl.String,  # the wrong path that was corrected
-    "raw": pl.String,  # the corrector's output as written
-    "incorrect_step": pl.String,  # "Step N" or the step as the corrector quoted it
-    "step_index": pl.Int64,
-    "explanation": pl.String,
-    "corrected": pl.String,  # solution from the incorrect step on, ending in "The answer is X."
-    "final_answer": pl.String,
-    "kept": pl.Boolean,
-    "reason": pl.String,  # null when kept
-    "prompt": pl.String,  # training-row input (lema.formats.correction_prompt)
-    "completion": pl.String,  # training-row output (lema.formats.correction_completion)
-}
 
 # ---------------------------------------------------------------------------- parsing
 _LABELS: dict[str, str] = {
@@ -262,7 +248,7 @@ def correct_mistakes(
 
         raws = {
             r["path_id"]: gold_correction(
-                r["question"], r.get("solution"), r["gold_answer"], r["path"], task
+                r["question"], r.get("solution"), r[GOLD], r["path"], task
             )
             for r in rows
         }
@@ -290,7 +276,7 @@ def correct_mistakes(
     for r in rows:
         raw = raws.get(r["path_id"]) or ""
         parsed = parse_correction(raw, task)
-        kept, reason = judge(parsed, r["gold_answer"], task)
+        kept, reason = judge(parsed, r[GOLD], task)
         prompt_text, completion = (
             training_row(r["question"], r["path"], parsed) if kept else (None, None)
         )
@@ -302,7 +288,7 @@ def correct_mistakes(
                 "question_id": r["question_id"],
                 "task": task,
                 "question": r["question"],
-                "gold_answer": r["gold_answer"],
+                GOLD: r[GOLD],
                 "generator": r["generator"],
                 "corrector": name,
                 "path": r["path"],
@@ -327,9 +313,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    mistakes = read_table(
-        args.mistakes, required=("path_id", "question_id", "question", "gold_answer", "path")
-    )
+    mistakes = read_table(args.mistakes, required=(PATH_ID, QUESTION_ID, QUESTION, GOLD, PATH))
     spec, cache = model_call(args)
     rows, funnel, usage = correct_mistakes(
         mistakes,

@@ -28,27 +28,21 @@ from lema.datagen.common import (
     is_gold,
     model_call,
     norm_ws,
-    read_table,
     solve_questions,
-    stats_path_for,
-    write_table,
 )
 from lema.datagen.gold_corrector import gsm8k_gold_steps, math_gold_steps
 from lema.formats import cot_completion, cot_prompt, split_steps
-
-COT_SCHEMA = {
-    "cot_id": pl.String,
-    "question_id": pl.String,
-    "task": pl.String,
-    "question": pl.String,
-    "gold_answer": pl.String,
-    "source": pl.String,  # gold | corrector
-    "raw": pl.String,
-    "kept": pl.Boolean,
-    "reason": pl.String,
-    "prompt": pl.String,
-    "completion": pl.String,
-}
+from lema.tables import (
+    COT_SCHEMA,
+    GOLD,
+    ID,
+    QUESTION,
+    SOLUTION,
+    read_table,
+    rows_with_gold,
+    stats_path_for,
+    write_table,
+)
 
 _ANSWER_TAIL = re.compile(r"(?is)\n?[^\n]*\bthe\s+(?:final\s+)?answer\s+is\b[^\n]*$")
 
@@ -92,13 +86,13 @@ def build_cot(
                 "question_id": q["id"],
                 "task": task,
                 "question": q["question"],
-                "gold_answer": q["answer"],
+                GOLD: q[GOLD],
                 "source": "gold",
                 "raw": q["solution"],
                 "kept": True,
                 "reason": None,
                 "prompt": cot_prompt(q["question"]),
-                "completion": gold_cot(q["solution"], q["answer"], task),
+                "completion": gold_cot(q["solution"], q[GOLD], task),
             }
         )
         funnel.keep()
@@ -123,7 +117,7 @@ def build_cot(
     )
     n_kept = 0
     for q in qs:
-        seen = {norm_ws(gold_cot(q["solution"], q["answer"], task))}  # not a copy of the gold row
+        seen = {norm_ws(gold_cot(q["solution"], q[GOLD], task))}  # not a copy of the gold row
         for j, raw in enumerate(got[f"cot:{q['id']}"][:n]):
             path = clean_path(raw)
             reason = None
@@ -132,10 +126,10 @@ def build_cot(
                 reason = "empty"
             elif pred is None:
                 reason = "no_answer"
-            elif not equivalent(pred, q["answer"], task):
+            elif not equivalent(pred, q[GOLD], task):
                 reason = "wrong_answer"
             else:
-                key = norm_ws(to_step_format(path, q["answer"]))
+                key = norm_ws(to_step_format(path, q[GOLD]))
                 if key in seen:
                     reason = "duplicate"
                 seen.add(key)
@@ -148,13 +142,13 @@ def build_cot(
                     "question_id": q["id"],
                     "task": task,
                     "question": q["question"],
-                    "gold_answer": q["answer"],
+                    GOLD: q[GOLD],
                     "source": "corrector",
                     "raw": raw,
                     "kept": kept,
                     "reason": reason,
                     "prompt": cot_prompt(q["question"]) if kept else None,
-                    "completion": to_step_format(path, q["answer"]) if kept else None,
+                    "completion": to_step_format(path, q[GOLD]) if kept else None,
                 }
             )
     funnel.extra["corrector_kept"] = n_kept
@@ -171,10 +165,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    questions = read_table(args.questions, required=("id", "question", "solution", "answer"))
-    questions = questions.filter(
-        pl.col("answer").is_not_null() & (pl.col("answer").str.strip_chars() != "")
-    )
+    questions = read_table(args.questions, required=(ID, QUESTION, SOLUTION, GOLD))
+    questions = rows_with_gold(questions)
     spec, cache = model_call(args)
     rows, funnel, usage = build_cot(
         questions,

@@ -16,7 +16,7 @@
    an answer count against it) must reach ``--min-agreement``. Dropped: ``no_answer`` (no vote
    states an answer), ``low_agreement``.
 
-Output: every candidate with ``kept`` and ``reason``; kept rows carry ``answer`` (the majority
+Output: every candidate with ``kept`` and ``reason``; kept rows carry ``gold`` (the majority
 answer) and are what the sampling and correction stages read next.
 
 With the ``gold`` corrector evolution is skipped — it cannot write questions — and the output
@@ -44,27 +44,20 @@ from lema.datagen.common import (
     make_request,
     model_call,
     norm_words,
-    read_table,
     render,
     solve_questions,
+)
+from lema.tables import (
+    EVOLVED_SCHEMA,
+    EXPLANATION,
+    GOLD,
+    KEPT,
+    QUESTION,
+    QUESTION_ID,
+    read_table,
     stats_path_for,
     write_table,
 )
-
-EVOLVED_SCHEMA = {
-    "id": pl.String,
-    "task": pl.String,
-    "seed_id": pl.String,
-    "seed_question": pl.String,
-    "question": pl.String,
-    "answer": pl.String,  # majority answer (null when dropped)
-    "solution": pl.String,  # one majority-answer solution from the votes (null when dropped)
-    "agreement": pl.Float64,
-    "votes": pl.Int64,
-    "raw": pl.String,
-    "kept": pl.Boolean,
-    "reason": pl.String,
-}
 
 _NEW_Q = re.compile(
     r"(?im)^[ \t>#*\-_]*[*_]{0,2}\s*(?:new|evolved|rewritten)\s+(?:question|problem)\s*[*_]{0,2}\s*[:：]\s*[*_]{0,2}"  # noqa: E501
@@ -212,7 +205,7 @@ def evolve(
         progress=progress,
     )
     for c in cands:
-        c.update({"answer": None, "solution": None, "agreement": None, "votes": 0, "kept": False})
+        c.update({GOLD: None, "solution": None, "agreement": None, "votes": 0, "kept": False})
         if c["reason"] is None:
             sols = [clean_path(s) for s in solved[f"vote:{c['id']}"][:votes]]
             answers = [extract_answer(s, task) if s.strip() else None for s in sols]
@@ -224,7 +217,7 @@ def evolve(
             elif share + 1e-9 < min_agreement:
                 c["reason"] = "low_agreement"
             else:
-                c.update({"answer": rep, "solution": sols[idx], "kept": True})
+                c.update({GOLD: rep, "solution": sols[idx], "kept": True})
         funnel.record(c["kept"], c["reason"])
     return cands, funnel, usage
 
@@ -244,8 +237,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     frames = [
-        read_table(p, required=("question_id", "question", "kept", "explanation"))
-        for p in args.corrections
+        read_table(p, required=(QUESTION_ID, QUESTION, KEPT, EXPLANATION)) for p in args.corrections
     ]
     corrections = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     spec, cache = model_call(args)
