@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lema import data
+from lema import data, tables
 from lema.cli import main as lema_main
 from lema.errors import ConfigError, DataError
 from lema.grading import gold_answer
@@ -61,19 +61,19 @@ def _shared_rows(task: str, split: str, n: int) -> list[dict]:
 def test_shared_data_ingests_completely(task, split):
     frame = _shared_table(task, split)
     assert frame.height == COUNTS[task, split]
-    assert frame.schema == pl.Schema(data.RAW_SCHEMA)
+    assert frame.schema == pl.Schema(tables.RAW_SCHEMA)
     assert frame["id"].n_unique() == frame.height
     assert frame["id"].str.starts_with(f"{task}-{split}-").all()
     assert (frame["task"] == task).all() and (frame["split"] == split).all()
-    answers = frame["answer"].drop_nulls()
+    answers = frame["gold"].drop_nulls()
     assert answers.str.strip_chars().str.len_chars().min() > 0
     # MATH train has two rows whose solution ends in an empty \\boxed{} (null answer)
-    assert frame["answer"].null_count() == (2 if (task, split) == ("math", "train") else 0)
+    assert frame["gold"].null_count() == (2 if (task, split) == ("math", "train") else 0)
     assert frame["question"].null_count() == 0 and frame["solution"].null_count() == 0
     if task == "gsm8k":
         assert frame["level"].null_count() == frame.height
         assert frame["subject"].null_count() == frame.height
-        assert not frame["answer"].str.contains(",").any()
+        assert not frame["gold"].str.contains(",").any()
         assert frame["id"][0] == f"gsm8k-{split}-00000"
     else:
         assert set(frame["level"].drop_nulls().unique()) <= {1, 2, 3, 4, 5}
@@ -113,9 +113,9 @@ def test_ids_are_stable_across_runs(task, tmp_path):
 @needs_shared
 def test_known_gold_answers():
     gsm = _shared_table("gsm8k", "train")
-    assert gsm.row(0, named=True)["answer"] == "72"
+    assert gsm.row(0, named=True)["gold"] == "72"
     math = _shared_table("math", "train")
-    assert math.row(0, named=True)["answer"] == r"\frac{25}{4}"
+    assert math.row(0, named=True)["gold"] == r"\frac{25}{4}"
 
 
 # --------------------------------------------------------------------------- answers
@@ -215,7 +215,7 @@ def test_level_question_mark_is_null_and_levels_filter_drops_it(tmp_path):
 def test_empty_box_keeps_the_row_with_a_null_answer_and_warns(tmp_path, capsys):
     path = _write_jsonl(tmp_path / "m" / "train.jsonl", [_math(), _math("Q2", answer="")])
     frame = data.build_table("math", "train", "local", tmp_path / "m")
-    assert frame["answer"].to_list() == ["2", None]
+    assert frame["gold"].to_list() == ["2", None]
     assert f"{path}:2: empty \\boxed{{}}; answer left null" in capsys.readouterr().err
 
 
@@ -311,7 +311,7 @@ def test_missing_local_paths_fail_clearly(tmp_path):
 def test_gsm8k_split_template_path(tmp_path):
     _write_jsonl(tmp_path / "gsm-test-v1.jsonl", [GOOD_GSM])
     frame = data.build_table("gsm8k", "test", "local", str(tmp_path / "gsm-{split}-v1.jsonl"))
-    assert frame.row(0, named=True)["answer"] == "4"
+    assert frame.row(0, named=True)["gold"] == "4"
 
 
 # --------------------------------------------------------------------------- per-problem MATH
@@ -351,7 +351,7 @@ def test_math_per_problem_directory(math_tree):
         ]
         assert frame["question"].to_list()[:2] == [rows[1]["problem"], rows[0]["problem"]]
         assert frame["subject"].to_list() == ["Algebra"] * 2 + ["Number Theory"] * 2
-        assert frame["answer"].to_list()[0] == last_boxed(rows[1]["solution"])
+        assert frame["gold"].to_list()[0] == last_boxed(rows[1]["solution"])
     assert data.build_table(
         "math", "train", "local", root, math_subjects=["Number Theory"], limit=1
     )["id"].to_list() == ["math-train-number_theory-3"]
@@ -510,6 +510,13 @@ def test_read_raw_checks_columns(tmp_path):
         data.read_raw(tmp_path / "missing.parquet")
 
 
+def test_read_raw_reads_a_table_of_the_previous_version(tmp_path):
+    """Raw tables written before the gold answer was `gold` (column `answer`) still read."""
+    new = data.build_table("gsm8k", "test", "embedded", limit=3)
+    new.rename({"gold": "answer"}).write_parquet(tmp_path / "old.parquet")
+    assert data.read_raw(tmp_path / "old.parquet").equals(new)
+
+
 # --------------------------------------------------------------------------- snakemake
 
 
@@ -596,7 +603,7 @@ EMBEDDED_ROWS["math", "test"] = 60
 def test_embedded_slice_builds_real_rows_with_their_full_data_ids(task, split):
     frame = data.build_table(task, split, "embedded")
     assert frame.height == EMBEDDED_ROWS[task, split]
-    assert frame["id"].n_unique() == frame.height and frame["answer"].null_count() == 0
+    assert frame["id"].n_unique() == frame.height and frame["gold"].null_count() == 0
     if task == "gsm8k":  # the first lines of the original file: the same index ids
         assert frame["id"].to_list()[:2] == [f"gsm8k-{split}-00000", f"gsm8k-{split}-00001"]
     else:  # the four subjects, taken in turn
@@ -619,7 +626,7 @@ def test_embedded_rows_are_rows_of_the_full_data(task, split):
     joined = embedded.join(full, on="id", how="left", suffix="_full")
     assert joined["question_full"].null_count() == 0  # every id exists in the full split
     assert joined["question"].to_list() == joined["question_full"].to_list()
-    assert joined["answer"].to_list() == joined["answer_full"].to_list()
+    assert joined["gold"].to_list() == joined["gold_full"].to_list()
 
 
 def test_skip_passes_over_rows_before_the_limit():

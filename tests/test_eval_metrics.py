@@ -403,7 +403,7 @@ def test_report_pages(tmp_path):
             "incorrect_step": ["Step 1", "s"],
             "explanation": ["2+2 is 4", "e"],
             "corrected": ["Step 1: 2+2=4\nThe answer is 4.", "c"],
-            "gold_answer": ["4", "1"],
+            "gold": ["4", "1"],
             "generator": ["gen", "gen"],
             "kept": [True, False],
         }
@@ -412,6 +412,10 @@ def test_report_pages(tmp_path):
     assert "1 of 1 kept corrections" in page
     assert "What is 2+&lt;b&gt;2&lt;/b&gt;?" in page  # escaped
     assert "Q2" not in page  # dropped corrections are not shown
+    assert "generator gen · gold answer 4" in page
+    # a corrections table of the previous version (gold answer as `gold_answer`) reads the same
+    pl.read_parquet(table).rename({"gold": "gold_answer"}).write_parquet(table)
+    assert corrections_html([(task_of(table), table)], n=5) == page
 
 
 @pytest.mark.parametrize("task", ["gsm8k", "math"])

@@ -12,8 +12,8 @@ import pytest
 
 from lema.cli import main
 from lema.config import load_config
-from lema.errors import ConfigError
-from lema.evaluation.predict import decode_spec
+from lema.errors import ConfigError, DataError
+from lema.evaluation.predict import decode_spec, load_test
 from lema.formats import cot_prompt
 
 TEST = [
@@ -42,7 +42,7 @@ def test_table(tmp_path):
             "split": "test",
             "question": [r[1] for r in TEST],
             "solution": "",
-            "answer": [r[2] for r in TEST],
+            "gold": [r[2] for r in TEST],
             "level": [r[3] for r in TEST],
             "subject": [r[4] for r in TEST],
         }
@@ -110,6 +110,19 @@ def test_predict_through_an_openai_compatible_server(
     assert (m["n"], m["correct"], m["no_answer"], m["pass@1"]) == (4, 2, 1, 50.0)
     assert m["by_level"]["3"] == {"n": 2, "correct": 0, "pass@1": 0.0, "no_answer_rate": 50.0}
     assert m["changed_by_regrading"] == 0
+
+
+def test_load_test_reads_a_raw_table_of_the_previous_version(test_table, tmp_path):
+    """A test table written before the gold answer was `gold` (column `answer`) still reads;
+    one without a gold answer fails naming the file."""
+    current = load_test(test_table)
+    old = tmp_path / "old.parquet"
+    pl.read_parquet(test_table).rename({"gold": "answer"}).write_parquet(old)
+    assert load_test(old).equals(current)
+    bad = tmp_path / "bad.parquet"
+    pl.read_parquet(test_table).drop("gold").write_parquet(bad)
+    with pytest.raises(DataError, match=r"bad\.parquet: missing column\(s\) gold"):
+        load_test(bad)
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def test_predictions_and_metrics(workflow):
             assert frame.height == 4  # evaluation.limit
             test = pl.read_parquet(workflow / f"data/raw/{task}/test.parquet").head(4)
             assert frame["id"].to_list() == test["id"].to_list()
-            assert frame["gold"].to_list() == test["answer"].to_list()
+            assert frame["gold"].to_list() == test["gold"].to_list()
             m = json.loads((folder / "metrics.json").read_text())
             assert (m["task"], m["backbone"], m["mix"], m["n"]) == (task, "tb", mix, 4)
             assert m["correct"] == int(frame["correct"].sum())

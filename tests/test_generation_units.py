@@ -30,10 +30,11 @@ from lema.datagen.gold_corrector import (
 )
 from lema.datagen.mixes import ContaminationIndex, build_mix, build_pool
 from lema.datagen.prompts import load_prompt, prompt_path, render
-from lema.datagen.sampling import PATH_SCHEMA, select_mistakes
+from lema.datagen.sampling import select_mistakes
 from lema.datagen.text import clean_path
 from lema.formats import cot_completion
 from lema.grading import equivalent, gold_answer, grade
+from lema.tables import PATH_SCHEMA
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -310,7 +311,7 @@ def test_select_mistakes_dedupes_caps_and_counts() -> None:
     def row(q: str, i: int, path: str, correct: bool, pred: str | None = "1") -> dict:
         return {
             "path_id": f"{q}:g:{i}", "question_id": q, "task": "gsm8k", "question": q, "solution": None,  # noqa: E501
-            "gold_answer": "9", "generator": "g", "sample": i, "completion": path, "path": path,
+            "gold": "9", "generator": "g", "sample": i, "completion": path, "path": path,
             "pred_answer": pred, "correct": correct,
         }  # fmt: skip
 

@@ -119,7 +119,7 @@ def _check(workdir: Path, generators: list[str], evolved: bool) -> dict[str, dic
             qs = _stats(base / "evolved" / "questions.parquet")
             assert qs["in"] == q.height and qs["kept"] == int(q["kept"].sum())
             assert Counter(q.filter(~pl.col("kept"))["reason"].to_list()) == Counter(qs["dropped"])
-            assert q.filter(pl.col("kept"))["answer"].null_count() == 0
+            assert q.filter(pl.col("kept"))["gold"].null_count() == 0
             n_evolved = int(q["kept"].sum())
             summary[f"{task}/evolved_contaminated"] = {
                 "n": sum(index.match(x) is not None for x in q.filter(pl.col("kept"))["question"])
@@ -141,7 +141,7 @@ def _check(workdir: Path, generators: list[str], evolved: bool) -> dict[str, dic
                 ms = _stats(qdir / "mistakes" / f"{g}.parquet")
                 assert ms["in"] == paths.height and ms["kept"] == mistakes.height
                 for r in mistakes.iter_rows(named=True):  # every mistake grades wrong
-                    assert not grade(r["path"], r["gold_answer"], task), r["path"]
+                    assert not grade(r["path"], r["gold"], task), r["path"]
                     assert r["path"].strip()
                 corr = pl.read_parquet(qdir / "corrections" / f"{g}.parquet")
                 cs = _stats(qdir / "corrections" / f"{g}.parquet")
@@ -153,8 +153,8 @@ def _check(workdir: Path, generators: list[str], evolved: bool) -> dict[str, dic
                 assert dropped["reason"].null_count() == 0
                 assert Counter(dropped["reason"].to_list()) == Counter(cs["dropped"])
                 for r in kept.iter_rows(named=True):  # every kept correction reaches the gold
-                    assert equivalent(r["final_answer"], r["gold_answer"], task), r
-                    assert grade(r["completion"], r["gold_answer"], task), r["completion"]
+                    assert equivalent(r["final_answer"], r["gold"], task), r
+                    assert grade(r["completion"], r["gold"], task), r["completion"]
                     assert r["completion"].startswith("Incorrect step: ")
                     assert r["prompt"].startswith(
                         f"Question: {r['question'].strip()}\nWrong solution:\n"
@@ -164,7 +164,7 @@ def _check(workdir: Path, generators: list[str], evolved: bool) -> dict[str, dic
         cs = _stats(base / "cot" / "cot.parquet")
         assert cs["in"] == cot.height and cs["kept"] == int(cot["kept"].sum())
         for r in cot.filter(pl.col("kept")).iter_rows(named=True):
-            assert grade(r["completion"], r["gold_answer"], task), r["completion"]
+            assert grade(r["completion"], r["gold"], task), r["completion"]
             assert r["completion"].startswith("Step 1: ")
         pool = pl.read_parquet(base / "train" / "pool.parquet")
         pstats = _stats(base / "train" / "pool.parquet")

@@ -1,7 +1,7 @@
 """Raw data: GSM8K and MATH, train and test, normalised into one table.
 
-``data/raw/{task}/{split}.parquet`` has the columns of :data:`RAW_SCHEMA`:
-``id, task, split, question, solution, answer, level, subject``.
+``data/raw/{task}/{split}.parquet`` has the columns of :data:`lema.tables.RAW_SCHEMA`:
+``id, task, split, question, solution, gold, level, subject``.
 
 Sources (config key ``data.source``):
 
@@ -42,7 +42,7 @@ of the last ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; also ``\\boxed 5`
 :func:`lema.grading.gold_answer`.
 Any malformed row raises :class:`DataError` naming the file and line (or the problem file).
 A MATH solution whose last box is empty (``\\boxed{}``: two rows of the MATH train split)
-is kept with a null ``answer`` and a warning naming the row — later stages drop such rows.
+is kept with a null ``gold`` and a warning naming the row — later stages drop such rows.
 """
 
 from __future__ import annotations
@@ -68,23 +68,12 @@ import polars as pl
 from lema.errors import ConfigError, DataError
 from lema.grading import gold_answer
 from lema.io import read_jsonl, sha256_file
+from lema.tables import GOLD, RAW_COLUMNS, RAW_SCHEMA, make_frame, read_table
 
 TASKS = ("gsm8k", "math")
 SPLITS = ("train", "test")
 SOURCES = ("public", "local", "embedded")
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
-
-RAW_SCHEMA: dict[str, Any] = {
-    "id": pl.String,
-    "task": pl.String,
-    "split": pl.String,
-    "question": pl.String,
-    "solution": pl.String,
-    "answer": pl.String,
-    "level": pl.Int64,
-    "subject": pl.String,
-}
-COLUMNS = tuple(RAW_SCHEMA)
 
 # MATH's `type` values and the folder names the original tarball uses for them.
 MATH_SUBJECTS: dict[str, str] = {
@@ -291,7 +280,7 @@ def read_gsm8k(path: Path, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
                 "split": split,
                 "question": question,
                 "solution": solution,
-                "answer": answer,
+                GOLD: answer,
                 "level": None,
                 "subject": None,
             },
@@ -338,7 +327,7 @@ def _math_row(where: str, row: dict[str, Any], split: str, ident: str | None) ->
         "split": split,
         "question": problem,
         "solution": solution,
-        "answer": answer,
+        GOLD: answer,
         "level": level,
         "subject": subject,
     }
@@ -553,25 +542,16 @@ def build_table(
             continue
         if limit is None or len(kept) < limit:
             kept.append(row)
-    return (
-        pl.DataFrame(kept, schema=RAW_SCHEMA, orient="row")
-        if kept
-        else pl.DataFrame(schema=RAW_SCHEMA)
-    )
+    return make_frame(kept, RAW_SCHEMA)
 
 
 def read_raw(path: str | Path) -> pl.DataFrame:
-    """Read a raw table written by `lema data`, checking its columns."""
-    path = Path(path)
-    try:
-        frame = pl.read_parquet(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except Exception as exc:  # polars raises several error types for a bad file
-        raise DataError(f"{path}: not a readable parquet file ({exc})") from None
-    if tuple(frame.columns) != COLUMNS:
+    """Read a raw table written by `lema data` (this version or an earlier one: see
+    :func:`lema.tables.read_table`), checking its columns."""
+    frame = read_table(path)
+    if tuple(frame.columns) != RAW_COLUMNS:
         raise DataError(
-            f"{path}: columns {frame.columns} differ from the raw schema {list(COLUMNS)}"
+            f"{path}: columns {frame.columns} differ from the raw schema {list(RAW_COLUMNS)}"
         )
     return frame
 

@@ -29,34 +29,22 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import read_table, stats_path_for, write_table
 from lema.datagen.funnel import Funnel
 from lema.datagen.prompts import load_prompt, render
 from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt, split_steps
 from lema.models import Usage, call_model, is_gold, make_request
 from lema.models.cli import add_model_call_arguments, model_call
-
-CORRECTION_SCHEMA = {
-    "correction_id": pl.String,
-    "path_id": pl.String,
-    "question_id": pl.String,
-    "task": pl.String,
-    "question": pl.String,
-    "gold_answer": pl.String,
-    "generator": pl.String,
-    "corrector": pl.String,
-    "path": pl.String,  # the wrong path that was corrected
-    "raw": pl.String,  # the corrector's output as written
-    "incorrect_step": pl.String,  # "Step N" or the step as the corrector quoted it
-    "step_index": pl.Int64,
-    "explanation": pl.String,
-    "corrected": pl.String,  # solution from the incorrect step on, ending in "The answer is X."
-    "final_answer": pl.String,
-    "kept": pl.Boolean,
-    "reason": pl.String,  # null when kept
-    "prompt": pl.String,  # training-row input (lema.formats.correction_prompt)
-    "completion": pl.String,  # training-row output (lema.formats.correction_completion)
-}
+from lema.tables import (
+    CORRECTION_SCHEMA,
+    GOLD,
+    PATH,
+    PATH_ID,
+    QUESTION,
+    QUESTION_ID,
+    read_table,
+    stats_path_for,
+    write_table,
+)
 
 # ---------------------------------------------------------------------------- parsing
 _LABELS: dict[str, str] = {
@@ -253,7 +241,7 @@ def correct_mistakes(
 
         raws = {
             r["path_id"]: gold_correction(
-                r["question"], r.get("solution"), r["gold_answer"], r["path"], task
+                r["question"], r.get("solution"), r[GOLD], r["path"], task
             )
             for r in rows
         }
@@ -281,7 +269,7 @@ def correct_mistakes(
     for r in rows:
         raw = raws.get(r["path_id"]) or ""
         parsed = parse_correction(raw, task)
-        kept, reason = judge(parsed, r["gold_answer"], task)
+        kept, reason = judge(parsed, r[GOLD], task)
         prompt_text, completion = (
             training_row(r["question"], r["path"], parsed) if kept else (None, None)
         )
@@ -293,7 +281,7 @@ def correct_mistakes(
                 "question_id": r["question_id"],
                 "task": task,
                 "question": r["question"],
-                "gold_answer": r["gold_answer"],
+                GOLD: r[GOLD],
                 "generator": r["generator"],
                 "corrector": name,
                 "path": r["path"],
@@ -318,9 +306,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    mistakes = read_table(
-        args.mistakes, required=("path_id", "question_id", "question", "gold_answer", "path")
-    )
+    mistakes = read_table(args.mistakes, required=(PATH_ID, QUESTION_ID, QUESTION, GOLD, PATH))
     spec, cache = model_call(args)
     rows, funnel, usage = correct_mistakes(
         mistakes,

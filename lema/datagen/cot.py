@@ -21,7 +21,6 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import read_table, stats_path_for, write_table
 from lema.datagen.funnel import Funnel
 from lema.datagen.gold_corrector import gsm8k_gold_steps, math_gold_steps
 from lema.datagen.prompts import load_prompt, render
@@ -29,20 +28,17 @@ from lema.datagen.text import clean_path, norm_ws
 from lema.formats import cot_completion, cot_prompt, split_steps
 from lema.models import Usage, call_model, is_gold, make_request
 from lema.models.cli import add_model_call_arguments, model_call
-
-COT_SCHEMA = {
-    "cot_id": pl.String,
-    "question_id": pl.String,
-    "task": pl.String,
-    "question": pl.String,
-    "gold_answer": pl.String,
-    "source": pl.String,  # gold | corrector
-    "raw": pl.String,
-    "kept": pl.Boolean,
-    "reason": pl.String,
-    "prompt": pl.String,
-    "completion": pl.String,
-}
+from lema.tables import (
+    COT_SCHEMA,
+    GOLD,
+    ID,
+    QUESTION,
+    SOLUTION,
+    read_table,
+    rows_with_gold,
+    stats_path_for,
+    write_table,
+)
 
 _ANSWER_TAIL = re.compile(r"(?is)\n?[^\n]*\bthe\s+(?:final\s+)?answer\s+is\b[^\n]*$")
 
@@ -100,7 +96,7 @@ def _cot_row(
         "question_id": q["id"],
         "task": task,
         "question": q["question"],
-        "gold_answer": q["answer"],
+        GOLD: q[GOLD],
         "source": source,
         "raw": raw,
         "kept": reason is None,
@@ -114,7 +110,7 @@ def gold_rows(questions: list[dict[str, Any]], task: str) -> list[dict[str, Any]
         {
             **_cot_row(q, task, f"{q['id']}:gold", "gold", q["solution"], None),
             "prompt": cot_prompt(q["question"]),
-            "completion": gold_cot(q["solution"], q["answer"], task),
+            "completion": gold_cot(q["solution"], q[GOLD], task),
         }
         for q in questions
     ]
@@ -148,17 +144,17 @@ def corrector_rows(
     dropped with its reason and counted in ``funnel``."""
     rows: list[dict[str, Any]] = []
     for q in questions:
-        seen = {norm_ws(gold_cot(q["solution"], q["answer"], task))}  # not a copy of the gold row
+        seen = {norm_ws(gold_cot(q["solution"], q[GOLD], task))}  # not a copy of the gold row
         for j, raw in enumerate(got[f"cot:{q['id']}"][:n]):
             path = clean_path(raw)
-            reason = path_drop_reason(path, q["answer"], task, seen)
+            reason = path_drop_reason(path, q[GOLD], task, seen)
             kept = reason is None
             funnel.record(kept, reason)
             rows.append(
                 {
                     **_cot_row(q, task, f"{q['id']}:corrector:{j}", "corrector", raw, reason),
                     "prompt": cot_prompt(q["question"]) if kept else None,
-                    "completion": to_step_format(path, q["answer"]) if kept else None,
+                    "completion": to_step_format(path, q[GOLD]) if kept else None,
                 }
             )
     return rows
@@ -218,10 +214,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    questions = read_table(args.questions, required=("id", "question", "solution", "answer"))
-    questions = questions.filter(
-        pl.col("answer").is_not_null() & (pl.col("answer").str.strip_chars() != "")
-    )
+    questions = read_table(args.questions, required=(ID, QUESTION, SOLUTION, GOLD))
+    questions = rows_with_gold(questions)
     spec, cache = model_call(args)
     rows, funnel, usage = build_cot(
         questions,

@@ -15,7 +15,7 @@
    without an answer count against it) must reach ``--min-agreement``. Dropped:
    ``no_answer`` (no vote states an answer), ``low_agreement``.
 
-Output: every candidate with ``kept`` and ``reason``; kept rows carry ``answer`` (the majority
+Output: every candidate with ``kept`` and ``reason``; kept rows carry ``gold`` (the majority
 answer) and are what the sampling and correction stages read next.
 
 With the ``gold`` corrector evolution is skipped — it cannot write questions — and the output
@@ -32,28 +32,23 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import read_table, stats_path_for, write_table
 from lema.datagen.cot import solve_questions
 from lema.datagen.funnel import Funnel
 from lema.datagen.prompts import load_prompt, render
 from lema.datagen.text import clean_path, norm_words
 from lema.models import Usage, call_model, is_gold, make_request
 from lema.models.cli import add_model_call_arguments, model_call
-
-EVOLVED_SCHEMA = {
-    "id": pl.String,
-    "task": pl.String,
-    "seed_id": pl.String,
-    "seed_question": pl.String,
-    "question": pl.String,
-    "answer": pl.String,  # majority answer (null when dropped)
-    "solution": pl.String,  # one majority-answer solution from the votes (null when dropped)
-    "agreement": pl.Float64,
-    "votes": pl.Int64,
-    "raw": pl.String,
-    "kept": pl.Boolean,
-    "reason": pl.String,
-}
+from lema.tables import (
+    EVOLVED_SCHEMA,
+    EXPLANATION,
+    GOLD,
+    KEPT,
+    QUESTION,
+    QUESTION_ID,
+    read_table,
+    stats_path_for,
+    write_table,
+)
 
 _NEW_Q = re.compile(
     r"(?im)^[ \t>#*\-_]*[*_]{0,2}\s*(?:new|evolved|rewritten)\s+(?:question|problem)\s*[*_]{0,2}\s*[:：]\s*[*_]{0,2}"  # noqa: E501
@@ -208,7 +203,7 @@ def settle_answer(
     elif share + 1e-9 < min_agreement:
         cand["reason"] = "low_agreement"
     else:
-        cand.update({"answer": rep, "solution": sols[idx], "kept": True})
+        cand.update({GOLD: rep, "solution": sols[idx], "kept": True})
 
 
 def evolve(
@@ -265,7 +260,7 @@ def evolve(
         progress=progress,
     )
     for c in cands:
-        c.update({"answer": None, "solution": None, "agreement": None, "votes": 0, "kept": False})
+        c.update({GOLD: None, "solution": None, "agreement": None, "votes": 0, "kept": False})
         if c["reason"] is None:
             settle_answer(c, solved[f"vote:{c['id']}"][:votes], task, min_agreement)
         funnel.record(c["kept"], c["reason"])
@@ -287,8 +282,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     frames = [
-        read_table(p, required=("question_id", "question", "kept", "explanation"))
-        for p in args.corrections
+        read_table(p, required=(QUESTION_ID, QUESTION, KEPT, EXPLANATION)) for p in args.corrections
     ]
     corrections = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     spec, cache = model_call(args)

@@ -120,7 +120,7 @@ def _dropped(d: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(drops.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _extra(label: str, d: dict[str, Any]) -> str:
+def notes(label: str, d: dict[str, Any]) -> str:
     if label.endswith("paths"):
         c, w, n = d.get("correct", 0), d.get("wrong", 0), d.get("no_answer", 0)
         return f"correct {c}, wrong {w}, no answer {n}"
@@ -155,7 +155,7 @@ def table(task: str, rows: list[tuple[str, str, dict[str, Any]]]) -> str:
                 _dropped(d),
                 f"{n_tok:,}",
                 f"{cost:.2f}",
-                _extra(label, d),
+                notes(label, d),
             ]
         )
     body.append(["total", "", "", "", "", f"{total_tokens:,}", f"{total_cost:.2f}", ""])

@@ -34,22 +34,26 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import read_table, stats_path_for
 from lema.datagen.funnel import Funnel
 from lema.datagen.text import norm_words
 from lema.errors import LemaError
-from lema.io import read_json, write_json, write_jsonl, write_parquet
+from lema.io import read_json, write_json, write_jsonl
+from lema.tables import (
+    COMPLETION,
+    CORRECTION_ID,
+    COT_ID,
+    ID,
+    KEPT,
+    MIX_COLUMNS,
+    POOL_SCHEMA,
+    PROMPT,
+    QUESTION,
+    QUESTION_ID,
+    read_table,
+    stats_path_for,
+    write_table,
+)
 
-POOL_SCHEMA = {
-    "id": pl.String,
-    "task": pl.String,
-    "kind": pl.String,
-    "source": pl.String,
-    "question_id": pl.String,
-    "question": pl.String,
-    "prompt": pl.String,
-    "completion": pl.String,
-}
 MIX_KINDS = {"cot": ("cot",), "lema": ("cot", "correction"), "cot_matched": ("cot",)}
 
 
@@ -102,7 +106,7 @@ class ContaminationIndex:
 def load_tests(paths: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for p in paths:
-        frame = read_table(p, required=("id", "question"))
+        frame = read_table(p, required=(ID, QUESTION))
         out.update(dict(zip(frame["id"].to_list(), frame["question"].to_list(), strict=True)))
     return out
 
@@ -115,9 +119,7 @@ def collect_rows(
     question set: ``original`` or ``evolved``)."""
     rows: list[dict[str, Any]] = []
     if cot:
-        frame = read_table(
-            cot, required=("cot_id", "question_id", "question", "kept", "prompt", "completion")
-        )
+        frame = read_table(cot, required=(COT_ID, QUESTION_ID, QUESTION, KEPT, PROMPT, COMPLETION))
         for r in frame.filter(pl.col("kept")).iter_rows(named=True):
             rows.append(
                 {
@@ -133,8 +135,7 @@ def collect_rows(
             )
     for path, qset in corrections:
         frame = read_table(
-            path,
-            required=("correction_id", "question_id", "question", "kept", "prompt", "completion"),
+            path, required=(CORRECTION_ID, QUESTION_ID, QUESTION, KEPT, PROMPT, COMPLETION)
         )
         evolved = qset == "evolved"
         for r in frame.filter(pl.col("kept")).iter_rows(named=True):
@@ -216,10 +217,7 @@ def build_mix(pool: pl.DataFrame, mix: str, seed: int) -> list[dict[str, Any]]:
         out = [r for r in rows if r["kind"] in kinds]
     out = list(out)
     rng.shuffle(out)
-    return [
-        {k: r[k] for k in ("id", "task", "kind", "source", "question_id", "prompt", "completion")}
-        for r in out
-    ]
+    return [{k: r[k] for k in MIX_COLUMNS} for r in out]
 
 
 # ------------------------------------------------------------------------- CLI
@@ -258,13 +256,12 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.evolution:
             funnel.extra["evolution"] = args.evolution
-        frame = pl.DataFrame(kept, schema=POOL_SCHEMA) if kept else pl.DataFrame(schema=POOL_SCHEMA)
-        write_parquet(args.output, frame)
+        write_table(args.output, kept, POOL_SCHEMA)
         funnel.write(stats)
         return 0
     if not args.pool or not args.mix:
         raise LemaError("--pool and --mix are required")
-    pool = read_table(args.pool, required=POOL_SCHEMA.keys())
+    pool = read_table(args.pool, required=POOL_SCHEMA)
     rows = build_mix(pool, args.mix, args.seed)
     write_jsonl(args.output, rows)
     pool_stats_path = stats_path_for(args.pool)

@@ -24,43 +24,37 @@ from typing import Any
 
 import polars as pl
 
-from lema.datagen.common import read_table, stats_path_for, write_table
 from lema.datagen.funnel import Funnel
 from lema.datagen.prompts import load_prompt, render
 from lema.datagen.text import clean_path, norm_ws
 from lema.grading import grade_batch
 from lema.models import Usage, call_model, is_gold, make_request
 from lema.models.cli import model_call
-
-PATH_SCHEMA = {
-    "path_id": pl.String,
-    "question_id": pl.String,
-    "task": pl.String,
-    "question": pl.String,
-    "solution": pl.String,  # the gold solution (null for evolved questions)
-    "gold_answer": pl.String,
-    "generator": pl.String,
-    "sample": pl.Int64,
-    "completion": pl.String,  # raw model output
-    "path": pl.String,  # the output cut after its answer line (what is graded and corrected)
-    "pred_answer": pl.String,
-    "correct": pl.Boolean,
-}
+from lema.tables import (
+    GOLD,
+    ID,
+    KEPT,
+    PATH_SCHEMA,
+    QUESTION,
+    SOLUTION,
+    read_table,
+    rows_with_gold,
+    stats_path_for,
+    write_table,
+)
 
 
 def load_questions(path: str) -> pl.DataFrame:
     """Questions with a reference answer: a raw table (data/raw/…) or evolved questions
     (only rows with ``kept`` true). Rows without a reference answer (two MATH train rows have
-    an empty \\boxed{}) are left out. Columns returned: id, question, answer, solution."""
-    frame = read_table(path, required=("id", "question", "answer"))
-    if "kept" in frame.columns:
-        frame = frame.filter(pl.col("kept"))
-    frame = frame.filter(
-        pl.col("answer").is_not_null() & (pl.col("answer").str.strip_chars() != "")
-    )
-    if "solution" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("solution"))
-    return frame.select("id", "question", "answer", "solution")
+    an empty \\boxed{}) are left out. Columns returned: id, question, gold, solution."""
+    frame = read_table(path, required=(ID, QUESTION, GOLD))
+    if KEPT in frame.columns:
+        frame = frame.filter(pl.col(KEPT))
+    frame = rows_with_gold(frame)
+    if SOLUTION not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(SOLUTION))
+    return frame.select(ID, QUESTION, GOLD, SOLUTION)
 
 
 def sample_paths(
@@ -111,7 +105,7 @@ def sample_paths(
                     "task": task,
                     "question": q["question"],
                     "solution": q.get("solution"),
-                    "gold_answer": str(q["answer"]),
+                    GOLD: str(q[GOLD]),
                     "generator": name,
                     "sample": i,
                     "completion": text,
@@ -119,7 +113,7 @@ def sample_paths(
                 }
             )
     # MATH grading is sympy-bound: several processes for big batches (lema.grading.batch)
-    graded = grade_batch([(r["path"], r["gold_answer"], task) for r in rows], workers=workers)
+    graded = grade_batch([(r["path"], r[GOLD], task) for r in rows], workers=workers)
     funnel = Funnel("paths", task=task, generator=name)
     for row, (pred, ok, _timed_out) in zip(rows, graded, strict=True):
         row["pred_answer"] = pred
@@ -203,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     """`lema sample` (paths) or `lema mistakes` (wrong paths), chosen by the command name."""
     stats = args.stats or stats_path_for(args.output)
     if args.command == "mistakes":
-        paths = read_table(args.paths, required=PATH_SCHEMA.keys())
+        paths = read_table(args.paths, required=PATH_SCHEMA)
         mistakes, funnel = select_mistakes(paths, args.max_per_question)
         funnel.meta["task"] = args.task
         if not funnel.meta.get("generator"):

@@ -28,19 +28,19 @@ import polars as pl
 from lema.errors import DataError
 from lema.grading import GRADER, grade_batch
 from lema.io import write_json, write_parquet
+from lema.tables import (
+    COMPLETION,
+    GOLD,
+    ID,
+    LEVEL,
+    PREDICTION_COLUMNS,
+    PREDICTION_TEXT_COLUMNS,
+    QUESTION,
+    SUBJECT,
+)
 
 DEFAULT_TIMEOUT_S = 20.0
 
-PREDICTION_COLUMNS = [
-    "id",
-    "question",
-    "gold",
-    "completion",
-    "extracted",
-    "correct",
-    "level",
-    "subject",
-]
 
 # ---------------------------------------------------------------------------- metrics
 
@@ -115,17 +115,13 @@ def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- files
 
 
-# columns read as text whatever type a JSONL row gives them (gold 42 and gold "42" agree)
-_TEXT_COLUMNS = ("id", "question", "gold", "completion", "level", "subject")
-
-
 def _read_jsonl_predictions(path: Path) -> pl.DataFrame:
     """JSONL predictions line by line, so that a bad line is named (file:line)."""
     from lema.io import read_jsonl
 
     rows = []
     for _, row in read_jsonl(path):
-        for col in _TEXT_COLUMNS:
+        for col in PREDICTION_TEXT_COLUMNS:
             if row.get(col) is not None and not isinstance(row[col], str):
                 row[col] = str(row[col])
         rows.append(row)
@@ -155,20 +151,20 @@ def read_predictions(path: str | Path) -> pl.DataFrame:
             raise DataError(f"{path}: unknown predictions format (use .parquet, .jsonl or .csv)")
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{path}: cannot read predictions ({exc})") from None
-    missing = [c for c in ("completion", "gold") if c not in frame.columns]
+    missing = [c for c in (COMPLETION, GOLD) if c not in frame.columns]
     if missing:
         raise DataError(
             f"{path}: missing column(s) {', '.join(missing)} (have: {', '.join(frame.columns)})"
         )
-    if "id" not in frame.columns:
-        frame = frame.with_row_index("id").with_columns(pl.col("id").cast(pl.String))
-    for col in ("question", "level", "subject"):
+    if ID not in frame.columns:
+        frame = frame.with_row_index(ID).with_columns(pl.col(ID).cast(pl.String))
+    for col in (QUESTION, LEVEL, SUBJECT):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(col))
     return frame.with_columns(
-        pl.col("completion").cast(pl.String),
-        pl.col("gold").cast(pl.String),
-        pl.col("id").cast(pl.String),
+        pl.col(COMPLETION).cast(pl.String),
+        pl.col(GOLD).cast(pl.String),
+        pl.col(ID).cast(pl.String),
     )
 
 

@@ -29,6 +29,7 @@ from lema.formats import cot_prompt
 from lema.io import write_json, write_parquet
 from lema.models import Usage, call_model
 from lema.models.cli import model_call
+from lema.tables import COMPLETION, GOLD, ID, LEVEL, QUESTION, SUBJECT, read_table
 
 # Greedy decoding stops here too: base models tend to go on with a new few-shot question.
 STOP = ["\nQuestion:"]
@@ -97,13 +98,10 @@ def load_test(path: str | Path, limit: int | None = None) -> pl.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: test set not found")
-    frame = pl.read_parquet(path)
-    missing = [c for c in ("id", "question", "answer") if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    frame = read_table(path, required=(ID, QUESTION, GOLD))
     if limit is not None:
         frame = frame.head(limit)
-    for col, dtype in (("level", pl.Int64), ("subject", pl.String)):
+    for col, dtype in ((LEVEL, pl.Int64), (SUBJECT, pl.String)):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(col))
     return frame
@@ -161,14 +159,12 @@ def predict(
     decode_s = time.perf_counter() - started
     table = pl.DataFrame(
         {
-            "id": frame["id"].cast(pl.String),
-            "question": frame["question"],
-            "gold": frame["answer"].cast(pl.String),
-            "completion": pl.Series(
-                [completions[i] for i in frame["id"].to_list()], dtype=pl.String
-            ),
-            "level": frame["level"],
-            "subject": frame["subject"].cast(pl.String),
+            ID: frame[ID].cast(pl.String),
+            QUESTION: frame[QUESTION],
+            GOLD: frame[GOLD].cast(pl.String),
+            COMPLETION: pl.Series([completions[i] for i in frame[ID].to_list()], dtype=pl.String),
+            LEVEL: frame[LEVEL],
+            SUBJECT: frame[SUBJECT].cast(pl.String),
         }
     )
     started = time.perf_counter()

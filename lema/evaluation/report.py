@@ -21,6 +21,18 @@ from typing import Any
 import polars as pl
 
 from lema.io import write_text
+from lema.tables import (
+    CORRECTED,
+    CORRECTOR,
+    EXPLANATION,
+    GENERATOR,
+    GOLD,
+    INCORRECT_STEP,
+    KEPT,
+    PATH,
+    QUESTION,
+    read_table,
+)
 
 TASK_LABEL = {"gsm8k": "GSM8K", "math": "MATH"}
 
@@ -69,7 +81,6 @@ def funnel_html(results: str | Path, tasks: list[str]) -> str:
     """The funnel of each task, rows in data-flow order as `lema stats` prints them."""
     from lema.datagen import funnel as stats
 
-    notes = getattr(stats, "_extra", lambda label, d: "")
     parts = []
     for task in tasks:
         rows = stats.collect(results, task)
@@ -101,7 +112,7 @@ def funnel_html(results: str | Path, tasks: list[str]) -> str:
                 f'<td class="drop">{dropped}</td>'
                 f'<td class="num">{_fmt_int(n_tok) if n_tok else "–"}</td>'
                 f'<td class="num">{f"${cost:.2f}" if cost else "–"}</td>'
-                f'<td class="drop">{html.escape(str(notes(label, d) or ""))}</td></tr>'
+                f'<td class="drop">{html.escape(str(stats.notes(label, d) or ""))}</td></tr>'
             )
         trs.append(
             f'<tr class="total"><td>total</td><td></td><td></td><td></td><td></td>'
@@ -126,23 +137,11 @@ def funnel_html(results: str | Path, tasks: list[str]) -> str:
 
 # ---------------------------------------------------------------------------- corrections
 
-_FIELDS = {
-    "question": ["question"],
-    "wrong": ["path", "wrong_path", "mistake"],
-    "step": ["incorrect_step"],
-    "explanation": ["explanation"],
-    "corrected": ["corrected", "corrected_solution", "correction"],
-    "gold": ["gold_answer", "gold", "answer"],
-    "generator": ["generator"],
-    "corrector": ["corrector"],
-}
 
-
-def _pick(row: dict[str, Any], field: str) -> str | None:
-    for name in _FIELDS[field]:
-        if row.get(name) not in (None, ""):
-            return str(row[name])
-    return None
+def _text(row: dict[str, Any], column: str) -> str | None:
+    """The value of ``column`` as text; None when it is missing or empty."""
+    value = row.get(column)
+    return None if value in (None, "") else str(value)
 
 
 def corrections_html(tables: list[tuple[str, str | Path]], n: int = 20, seed: int = 0) -> str:
@@ -151,9 +150,9 @@ def corrections_html(tables: list[tuple[str, str | Path]], n: int = 20, seed: in
     frames = []
     for task, name in tables:
         path = Path(name)
-        frame = pl.read_parquet(path)
-        if "kept" in frame.columns:
-            frame = frame.filter(pl.col("kept").fill_null(False))
+        frame = read_table(path)
+        if KEPT in frame.columns:
+            frame = frame.filter(pl.col(KEPT).fill_null(False))
         frame = frame.with_columns(pl.lit(task).alias("_task"), pl.lit(str(path)).alias("_file"))
         frames.append(frame)
     rows: list[dict[str, Any]] = []
@@ -177,21 +176,21 @@ def corrections_html(tables: list[tuple[str, str | Path]], n: int = 20, seed: in
             x
             for x in (
                 TASK_LABEL.get(r["_task"], r["_task"]),
-                _pick(r, "generator") and f"generator {_pick(r, 'generator')}",
-                _pick(r, "corrector") and f"corrector {_pick(r, 'corrector')}",
-                _pick(r, "gold") and f"gold answer {_pick(r, 'gold')}",
+                _text(r, GENERATOR) and f"generator {_text(r, GENERATOR)}",
+                _text(r, CORRECTOR) and f"corrector {_text(r, CORRECTOR)}",
+                _text(r, GOLD) and f"gold answer {_text(r, GOLD)}",
             )
             if x
         )
         body = [f"<h3>#{k} · {html.escape(meta)}</h3>"]
-        for label, field, cls in (
-            ("Question", "question", ""),
-            ("Wrong reasoning path", "wrong", "wrong"),
-            ("Incorrect step", "step", "wrong"),
-            ("Explanation", "explanation", ""),
-            ("Corrected solution", "corrected", "fix"),
+        for label, column, cls in (
+            ("Question", QUESTION, ""),
+            ("Wrong reasoning path", PATH, "wrong"),
+            ("Incorrect step", INCORRECT_STEP, "wrong"),
+            ("Explanation", EXPLANATION, ""),
+            ("Corrected solution", CORRECTED, "fix"),
         ):
-            text = _pick(r, field)
+            text = _text(r, column)
             if text is not None:
                 body.append(
                     f'<div class="label">{label}</div>'

@@ -191,12 +191,13 @@ def warmup_texts(
     from lema.data import read_raw
     from lema.datagen.cot import gold_cot
     from lema.formats import cot_prompt
+    from lema.tables import GOLD
 
     texts = []
     for path in paths:
-        frame = read_raw(path).filter(pl.col("answer").is_not_null()).head(rows)
+        frame = read_raw(path).filter(pl.col(GOLD).is_not_null()).head(rows)
         for row in frame.iter_rows(named=True):
-            completion = gold_cot(row["solution"], row["answer"], row["task"])
+            completion = gold_cot(row["solution"], row[GOLD], row["task"])
             if max_chars is not None and len(completion) > max_chars:
                 continue
             texts.append((cot_prompt(row["question"]), completion))
