@@ -1,6 +1,7 @@
 # rules/correct.smk — step 3: the corrector's corrections of each generator's mistakes, parsed
 # and filtered (kept iff the final answer grades equal to the reference answer); every drop is
-# recorded with its reason. Logic: lema/datagen/correction.py (`lema correct`), lema/datagen/gold_corrector.py.
+# recorded with its reason. Logic: lema/datagen/correction.py (`lema correct`) and
+# lema/datagen/gold_corrector.py.
 
 
 rule correct:

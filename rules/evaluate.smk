@@ -1,6 +1,7 @@
 # rules/evaluate.smk — step 8 (README: "Evaluation"): greedy decoding of each test set and
 # its grading, per task x backbone x mix (mix `base` = the backbone without an adapter).
-# The logic lives in lema/evaluation/predict.py (`lema predict`) and lema/evaluation/metrics.py (`lema eval`).
+# The logic lives in lema/evaluation/predict.py (`lema predict`) and
+# lema/evaluation/metrics.py (`lema eval`).
 #
 # - predict decodes and grades: predictions.parquet (id, question, gold, completion,
 #   extracted, correct, level, subject). params.spec is the whole decoding spec (model,

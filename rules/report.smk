@@ -1,6 +1,7 @@
 # rules/report.smk — the results table, plots and the pages of `snakemake --report report.html`
 # (README: "Evaluation" and "Report"). Outputs meant for people are wrapped in report() with a
-# caption from report/*.rst. The logic lives in lema/evaluation/summary.py, lema/evaluation/plot.py, lema/evaluation/report.py.
+# caption from report/*.rst. The logic lives in lema/evaluation/ (summary.py, plot.py,
+# report.py).
 
 
 report: "../report/workflow.rst"

@@ -1,7 +1,7 @@
 # rules/train.smk — fine-tuning (README: "Training"): one LoRA / QLoRA adapter per
 # backbone x task x mix, results/{task}/adapters/{backbone}/{mix}/ (adapter, settings.json,
-# metrics.json). The logic lives in lema/training/train.py (`lema train`) and lema/training/merge.py
-# (`lema merge`); these rules only wire paths, settings and resources.
+# metrics.json). The logic lives in lema/training/ (`lema train`: run.py; `lema merge`:
+# merge.py); these rules only wire paths, settings and resources.
 #
 # - params.settings is the fully resolved training config of the backbone (per-backbone
 #   overrides, the paper's size-based LR), so editing any training setting retrains exactly the
