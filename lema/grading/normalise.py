@@ -199,6 +199,16 @@ def normalize_math(s: str) -> str:
     b = find_boxed(s)
     if b and b[-1][0] == 0:
         s = b[-1][2]
+    s = _plain_latex(s)
+    s = _unwrapped(s)
+    s = _assigned_value(s)
+    return _canonical_value(s)
+
+
+def _plain_latex(s: str) -> str:
+    """``s`` with one spelling for each symbol: no delimiters, sizing or spacing commands,
+    ``\\frac`` for ``\\dfrac``, no degrees or percent, repeating decimals as fractions, the
+    reals and the empty set by one name."""
     s = s.replace("\n", " ").replace("\t", " ").replace("\r", " ")
     s = s.replace("−", "-").replace("–", "-").replace("×", "\\times ").replace("÷", "\\div ")
     s = s.replace("π", "\\pi ").replace("√", "\\sqrt").replace("∞", "\\infty ")
@@ -222,6 +232,13 @@ def normalize_math(s: str) -> str:
     elif _EMPTY_SET_RE.fullmatch(s.strip()):
         s = "\\emptyset"
     s = re.sub(r"\\dots|\\ldots|\\cdots", "", s) if re.search(r"\d", s) else s
+    return s
+
+
+def _unwrapped(s: str) -> str:
+    """``s`` without what wraps the answer: trailing periods, empty ``\\text{}``, list words
+    (``1 and 2`` -> ``1,2``), units, ``\\text{..}`` / ``\\boxed{..}`` wrappers; short fractions
+    and roots braced (``\\frac12`` -> ``\\frac{1}{2}``)."""
     s = re.sub(r"\s+", " ", s).strip()
     s = s.rstrip(".").rstrip()
     s = re.sub(r"^(?:\\text\{\s*\}|\s)+|(?:\\text\{\s*\}|\s)+$", "", s)
@@ -235,7 +252,12 @@ def normalize_math(s: str) -> str:
     s = _strip_units(s.strip())
     for rx, rep in _FRAC_SHORT_RE:
         s = rx.sub(rep, s)
-    # "x = 5" -> "5" (also inside list elements); chains "a = b = 5" -> "5"
+    return s
+
+
+def _assigned_value(s: str) -> str:
+    """The value of an assignment (``x = 5`` -> ``5``, ``a = b = 5`` -> ``5``), also inside
+    list elements; inequalities are kept."""
     parts = split_top(s, ",")
     if all("=" in p for p in parts) or len(parts) == 1:
         new = []
@@ -246,6 +268,12 @@ def normalize_math(s: str) -> str:
                     p = pieces[-1]
             new.append(p.strip())
         s = ",".join(new) if len(parts) > 1 else new[0]
+    return s
+
+
+def _canonical_value(s: str) -> str:
+    """The last rewrites: exact values before ``\\approx``, no thousands separators or base
+    subscripts, no ``x \\in``, a multiple-choice letter upper-cased, number words as digits."""
     # "\frac{1}{3} \approx 0.33": the exact value is the answer
     if "\\approx" in s and s.split("\\approx")[0].strip():
         s = s.split("\\approx")[0]

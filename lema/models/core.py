@@ -44,6 +44,30 @@ def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def model_name(spec: Mapping[str, Any]) -> str:
+    """What messages and progress bars call the model of ``spec``: its name, else its model."""
+    return str(spec.get("name") or spec.get("model"))
+
+
+def required(spec: Mapping[str, Any], key: str, backend: str) -> Any:
+    """``spec[key]``; LemaError when it is missing or empty (``backend`` needs it)."""
+    value = spec.get(key)
+    if not value:
+        raise LemaError(f"model '{spec.get('name', '?')}': backend '{backend}' needs '{key}'")
+    return value
+
+
+def progress_bar(spec: Mapping[str, Any], progress: bool | str, total: int, unit: str) -> Any:
+    """A tqdm bar over ``total`` ``unit``s, described by ``progress`` when that is a string
+    (else by the model's name); None when ``progress`` is off."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    desc = progress if isinstance(progress, str) else model_name(spec)
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)
+
+
 def to_requests(
     requests: Sequence[Request | Mapping[str, Any]], default: Sampling | None = None
 ) -> list[Request]:
@@ -167,19 +191,8 @@ def generate(
     identity = module.identity(spec)
     store, close = open_cache(cache)
     try:
-        jobs: list[Job] = []
-        for pos, req in enumerate(reqs):
-            content = req.content()
-            skey = req.sampling.key_dict()
-            keys = [cache_key(identity, content, skey, i) for i in range(req.sampling.n)]
-            jobs.append(Job(pos, req, keys, [None] * len(keys), [None] * len(keys)))
-        hits = store.get_many(k for j in jobs for k in j.keys)
-        for job in jobs:
-            for i, k in enumerate(job.keys):
-                if k in hits:
-                    job.completions[i], job.metas[i] = hits[k]
-                    job.cached += 1
-        stats.cache_hits += sum(j.cached for j in jobs)
+        jobs = make_jobs(identity, reqs)
+        stats.cache_hits += fill_from_cache(store, jobs)
         todo = [j for j in jobs if not j.done()]
         if todo:
             if progress is None:
@@ -192,37 +205,52 @@ def generate(
         failed = [j for j in jobs if not j.done()]
         if failed:
             raise LemaError(
-                f"model '{spec.get('name') or spec.get('model')}': {len(failed)} request(s) got no "
+                f"model '{model_name(spec)}': {len(failed)} request(s) got no "
                 f"completion, e.g. '{failed[0].request.id}': {failed[0].error or 'unknown error'}"
             )
-        return [
-            Result(
-                id=j.request.id,
-                completions=[c or "" for c in j.completions],
-                usage=usage_of(j.metas),
-                finish_reasons=[(m or {}).get("finish_reason") for m in j.metas],
-                cached=j.cached,
-            )
-            for j in jobs
-        ]
+        return [job_result(j) for j in jobs]
     finally:
         stats.wall_s = time.monotonic() - t0
         if close:
             store.close()
 
 
+def make_jobs(identity: dict[str, Any], reqs: Sequence[Request]) -> list[Job]:
+    """One job per request, with the cache key of each of its samples and nothing filled."""
+    jobs: list[Job] = []
+    for pos, req in enumerate(reqs):
+        content = req.content()
+        skey = req.sampling.key_dict()
+        keys = [cache_key(identity, content, skey, i) for i in range(req.sampling.n)]
+        jobs.append(Job(pos, req, keys, [None] * len(keys), [None] * len(keys)))
+    return jobs
+
+
+def fill_from_cache(store: Any, jobs: Sequence[Job]) -> int:
+    """Fill the jobs' samples found in the cache ``store``; returns how many were found."""
+    hits = store.get_many(k for j in jobs for k in j.keys)
+    for job in jobs:
+        for i, k in enumerate(job.keys):
+            if k in hits:
+                job.completions[i], job.metas[i] = hits[k]
+                job.cached += 1
+    return sum(j.cached for j in jobs)
+
+
+def job_result(job: Job) -> Result:
+    """The Result of a job (a sample still missing reads as "")."""
+    return Result(
+        id=job.request.id,
+        completions=[c or "" for c in job.completions],
+        usage=usage_of(job.metas),
+        finish_reasons=[(m or {}).get("finish_reason") for m in job.metas],
+        cached=job.cached,
+    )
+
+
 def finished_results(jobs: Sequence[Job]) -> dict[str, Result]:
-    return {
-        j.request.id: Result(
-            j.request.id,
-            [c or "" for c in j.completions],
-            usage_of(j.metas),
-            [(m or {}).get("finish_reason") for m in j.metas],
-            j.cached,
-        )
-        for j in jobs
-        if j.done()
-    }
+    """The Results of the jobs that are done, by request id."""
+    return {j.request.id: job_result(j) for j in jobs if j.done()}
 
 
 def render_messages(messages: Sequence[Mapping[str, Any]]) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lema.errors import DataError, LemaError
+from lema.errors import DataError
 from lema.io import read_jsonl
+from lema.models.core import required
 from lema.models.types import Request, Result
 
 
@@ -34,9 +35,7 @@ def load_completions(path: str | Path) -> dict[str, tuple[list[str], dict[str, A
 
 
 def generate_from_file(spec: dict[str, Any], requests: list[Request]) -> list[Result]:
-    path = spec.get("path")
-    if not path:
-        raise LemaError(f"model '{spec.get('name', '?')}': backend 'file' needs 'path'")
+    path = required(spec, "path", "file")
     rows = load_completions(path)
     missing = [r.id for r in requests if r.id not in rows]
     if missing:

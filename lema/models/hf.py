@@ -17,15 +17,16 @@ Loaded models stay in memory for the process (keyed by model, adapter, device, d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lema.errors import LemaError
-from lema.models.core import Job, Sink, render_messages
+from lema.models.core import Job, Sink, progress_bar, render_messages, required
 from lema.models.types import GenerationStats
 
 _LOADED: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
@@ -68,9 +69,7 @@ def folder_fingerprint(path: str | Path) -> str | None:
 
 
 def identity(spec: dict[str, Any]) -> dict[str, Any]:
-    model = spec.get("model")
-    if not model:
-        raise LemaError(f"model '{spec.get('name', '?')}': backend 'hf' needs 'model'")
+    model = required(spec, "model", "hf")
     out: dict[str, Any] = {"backend": "hf", "model": str(model)}
     fp = folder_fingerprint(model)
     if fp is not None:
@@ -183,15 +182,36 @@ def run(
     stats: GenerationStats,
     progress: bool | str,
 ) -> None:
+    model, tok, device = load(spec)
+    with _decoding_threads(model, device):
+        batch_size = int(spec.get("batch_size") or 16)
+        eos_ids = _eos_ids(model, tok)
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
+        rows = _plan_rows(jobs, tok)
+        bar = progress_bar(spec, progress, len(rows), "seq")
+        for b in range(0, len(rows), batch_size):
+            batch = rows[b : b + batch_size]
+            out = _generate_batch(model, tok, device, batch, pad_id, eos_ids)
+            stats.requests_sent += 1
+            sink.store_many(_batch_samples(tok, batch, out, eos_ids, stats))
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+
+
+@contextlib.contextmanager
+def _decoding_threads(model: Any, device: str) -> Iterator[None]:
+    """One torch thread while decoding a small model on CPU (tiny matrices: more threads only
+    add sync overhead, 10x slower under load); the thread count is restored after."""
     import torch
 
-    model, tok, device = load(spec)
     threads = torch.get_num_threads()
     small = device == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS
-    if small:  # tiny matrices: more threads only add sync overhead (10x slower under load)
+    if small:
         torch.set_num_threads(1)
     try:
-        _generate_rows(spec, jobs, sink, stats, progress, model, tok, device)
+        yield
     finally:
         torch.set_num_threads(threads)
 
@@ -212,19 +232,6 @@ def _plan_rows(jobs: Sequence[Job], tok: Any) -> list[Row]:
             rows.extend((job, [i], ids) for i in missing)
     rows.sort(key=lambda r: -len(r[2]))
     return rows
-
-
-def _progress_bar(spec: dict[str, Any], progress: bool | str, total: int) -> Any:
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        unit="seq",
-        leave=False,
-        desc=progress if isinstance(progress, str) else str(spec.get("name") or spec["model"]),
-    )
 
 
 @functools.cache
@@ -348,44 +355,25 @@ def _finish(
     return text, gen, finish
 
 
-def _generate_rows(
-    spec: dict[str, Any],
-    jobs: Sequence[Job],
-    sink: Sink,
-    stats: GenerationStats,
-    progress: bool | str,
-    model: Any,
-    tok: Any,
-    device: str,
-) -> None:
-    batch_size = int(spec.get("batch_size") or 16)
-    eos_ids = _eos_ids(model, tok)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
-    rows = _plan_rows(jobs, tok)
-    bar = _progress_bar(spec, progress, len(rows))
-    for b in range(0, len(rows), batch_size):
-        batch = rows[b : b + batch_size]
-        out = _generate_batch(model, tok, device, batch, pad_id, eos_ids)
-        stats.requests_sent += 1
-        items = []
-        for r, (job, idx, ids) in enumerate(batch):
-            sampling = job.request.sampling
-            text, gen, finish = _finish(tok, out[r][: sampling.max_tokens], sampling.stop, eos_ids)
-            stats.prompt_tokens += len(ids)
-            stats.completion_tokens += len(gen)
-            meta = {
-                "prompt_tokens": len(ids),
-                "completion_tokens": len(gen),
-                "cost_usd": 0.0,
-                "call": job.keys[0][:16],
-                "finish_reason": finish,
-            }
-            items.extend((job, i, text, meta) for i in idx)
-        sink.store_many(items)
-        if bar is not None:
-            bar.update(len(batch))
-    if bar is not None:
-        bar.close()
+def _batch_samples(
+    tok: Any, batch: Sequence[Row], out: list[list[int]], eos_ids: list[int], stats: GenerationStats
+) -> list[tuple[Job, int, str, dict[str, Any]]]:
+    """The samples of one generated batch, for the sink; their tokens counted in ``stats``."""
+    items = []
+    for r, (job, idx, ids) in enumerate(batch):
+        sampling = job.request.sampling
+        text, gen, finish = _finish(tok, out[r][: sampling.max_tokens], sampling.stop, eos_ids)
+        stats.prompt_tokens += len(ids)
+        stats.completion_tokens += len(gen)
+        meta = {
+            "prompt_tokens": len(ids),
+            "completion_tokens": len(gen),
+            "cost_usd": 0.0,
+            "call": job.keys[0][:16],
+            "finish_reason": finish,
+        }
+        items.extend((job, i, text, meta) for i in idx)
+    return items
 
 
 def _eos_ids(model: Any, tok: Any) -> list[int]:

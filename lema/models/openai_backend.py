@@ -29,11 +29,11 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from lema.errors import LemaError
-from lema.models.core import Job, Sink, render_messages
+from lema.models.core import Job, Sink, model_name, progress_bar, render_messages, required
 from lema.models.types import BudgetExceeded, GenerationStats
 
 BACKOFF_BASE_S = 0.2
@@ -52,9 +52,11 @@ class Fatal(Exception):
 
 
 def identity(spec: dict[str, Any]) -> dict[str, Any]:
-    if not spec.get("model"):
-        raise LemaError(f"model '{spec.get('name', '?')}': backend 'openai' needs 'model'")
-    return {"backend": "openai", "model": spec["model"], "chat": bool(spec.get("chat", True))}
+    return {
+        "backend": "openai",
+        "model": required(spec, "model", "openai"),
+        "chat": bool(spec.get("chat", True)),
+    }
 
 
 def api_key(spec: dict[str, Any]) -> str:
@@ -64,8 +66,7 @@ def api_key(spec: dict[str, Any]) -> str:
         return key
     if spec.get("base_url") in (None, "", OFFICIAL_BASE_URL):
         raise LemaError(
-            f"model '{spec.get('name') or spec.get('model')}': the API key environment variable "
-            f"{env} is not set"
+            f"model '{model_name(spec)}': the API key environment variable {env} is not set"
         )
     return "EMPTY"  # local servers (vllm, llama.cpp) accept any key
 
@@ -188,17 +189,25 @@ def run(
     stats: GenerationStats,
     progress: bool | str,
 ) -> None:
+    async def main() -> None:
+        await _Run(spec, jobs, sink, stats, progress).run()
+
+    run_to_completion(main)
+
+
+def run_to_completion(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run the coroutine ``main()`` in a fresh event loop: in this thread, or in a fresh one
+    when called from inside a running loop (a notebook, an async caller)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(_run(spec, jobs, sink, stats, progress))
+        asyncio.run(main())
         return
-    # called from inside an event loop (a notebook, an async caller): use a fresh thread
     error: list[BaseException] = []
 
     def target() -> None:
         try:
-            asyncio.run(_run(spec, jobs, sink, stats, progress))
+            asyncio.run(main())
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             error.append(exc)
 
@@ -207,16 +216,6 @@ def run(
     th.join()
     if error:
         raise error[0]
-
-
-async def _run(
-    spec: dict[str, Any],
-    jobs: Sequence[Job],
-    sink: Sink,
-    stats: GenerationStats,
-    progress: bool | str,
-) -> None:
-    await _Run(spec, jobs, sink, stats, progress).run()
 
 
 def request_body(spec: dict[str, Any], job: Job, missing: list[int]) -> dict[str, Any]:
@@ -308,18 +307,8 @@ class _Run:
         self.queue = deque(jobs)
         self.stop = False
         self.fatal: str | None = None
-        self.bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
-                total=sum(len(j.missing()) for j in jobs),
-                desc=progress
-                if isinstance(progress, str)
-                else str(spec.get("name") or spec["model"]),
-                unit="sample",
-                leave=False,
-            )
+        total = sum(len(j.missing()) for j in jobs) if progress else 0
+        self.bar = progress_bar(spec, progress, total, "sample")
 
     async def run(self) -> None:
         try:
@@ -333,7 +322,7 @@ class _Run:
 
     def raise_outcome(self) -> None:
         """A fatal error, or the spending cap, as the exception the caller sees."""
-        name = self.spec.get("name") or self.spec["model"]
+        name = model_name(self.spec)
         if self.fatal is not None:
             raise LemaError(f"model '{name}': {self.fatal}")
         budget = self.budget
@@ -453,18 +442,16 @@ class _Run:
             if status not in RETRYABLE_STATUS and status < 500:
                 raise Fatal(last) if status == 404 else _Permanent(last) from None
             return str(status), last, retry_after_s(exc.response.headers)
-        if isinstance(exc, openai.APITimeoutError | TimeoutError):
-            cause = str(getattr(exc, "__cause__", "") or "")
+        if isinstance(exc, openai.APIConnectionError | TimeoutError):  # timeouts included
             refused = connect_failure(exc)
             if refused:  # the aiohttp transport reports a refused connect as a timeout
                 return "connection", f"{refused} at {self.base_url}", None
+        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+            cause = str(getattr(exc, "__cause__", "") or "")
             if "disconnect" in cause.lower():  # the SDK's aiohttp transport maps it so
                 return "connection", f"connection error: {cause[:120]}", None
             return "timeout", f"no reply within {self.timeout_s:g} s", None
         if isinstance(exc, openai.APIConnectionError):
-            refused = connect_failure(exc)
-            if refused:
-                return "connection", f"{refused} at {self.base_url}", None
             return "connection", f"connection error: {_error_message(exc, self.secret)}", None
         return "malformed", f"malformed reply: {exc}", None
 

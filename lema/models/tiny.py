@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from lema.errors import DataError, LemaError
+from lema.io import atomic_folder
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 CHAT_TEMPLATE = (
@@ -121,14 +120,44 @@ def build_tiny_model(
     """Write a tiny random-init LlamaForCausalLM + tokenizer to ``out`` (atomically); with
     ``warmup_texts`` and ``warmup_steps``, first train it on those texts (:func:`warm_up`)."""
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import GenerationConfig, LlamaForCausalLM
 
     if hidden_size % heads:
         raise LemaError(f"tiny model: hidden_size {hidden_size} is not divisible by heads {heads}")
     out = Path(out)
     extra = [p + c for p, c in warmup_texts or []]
     tok = train_tokenizer([*texts, *extra], vocab_size)
-    config = LlamaConfig(
+    config = _llama_config(tok, hidden_size, layers, heads, max_positions)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    report: dict[str, Any] | None = None
+    if warmup_steps > 0:
+        if not warmup_texts:
+            raise DataError("tiny model: --warmup-steps given but no warm-up rows")
+        report = warm_up(model, tok, warmup_texts, steps=warmup_steps, seed=seed)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
+    settings = {
+        "hidden_size": hidden_size,
+        "layers": layers,
+        "heads": heads,
+        "vocab_size": vocab_size,
+        "seed": seed,
+        "warmup": report,
+    }
+    with atomic_folder(out) as tmp:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / "lema_tiny.json").write_text(json.dumps(settings, indent=2) + "\n")
+    return out
+
+
+def _llama_config(tok: Any, hidden_size: int, layers: int, heads: int, max_positions: int) -> Any:
+    """The LlamaConfig of a tiny model over the tokenizer ``tok`` (tied embeddings)."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
         vocab_size=len(tok),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
@@ -141,42 +170,6 @@ def build_tiny_model(
         pad_token_id=tok.pad_token_id,
         tie_word_embeddings=True,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    report: dict[str, Any] | None = None
-    if warmup_steps > 0:
-        if not warmup_texts:
-            raise DataError("tiny model: --warmup-steps given but no warm-up rows")
-        report = warm_up(model, tok, warmup_texts, steps=warmup_steps, seed=seed)
-    model.generation_config = GenerationConfig(
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        (tmp / "lema_tiny.json").write_text(
-            json.dumps(
-                {
-                    "hidden_size": hidden_size,
-                    "layers": layers,
-                    "heads": heads,
-                    "vocab_size": vocab_size,
-                    "seed": seed,
-                    "warmup": report,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return out
 
 
 def warmup_texts(

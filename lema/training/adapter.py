@@ -4,16 +4,12 @@ settings) and ``metrics.json``, written atomically."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lema.io import write_json
+from lema.io import atomic_folder, write_json
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -21,21 +17,6 @@ if TYPE_CHECKING:
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 SETTINGS_FILE = "settings.json"
 METRICS_FILE = "metrics.json"
-
-
-@contextlib.contextmanager
-def atomic_folder(out: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``out``; on success it replaces ``out``, so ``out`` is
-    either absent, the old one, or complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_adapter(

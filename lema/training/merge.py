@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from lema.errors import ConfigError, DataError
-from lema.training.adapter import ADAPTER_CONFIG_FILE, SETTINGS_FILE, atomic_folder
+from lema.io import atomic_folder
+from lema.training.adapter import ADAPTER_CONFIG_FILE, SETTINGS_FILE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

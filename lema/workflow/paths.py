@@ -106,22 +106,28 @@ def train_mix(task: str, mix: str) -> str:
 
 
 # --- training ------------------------------------------------------------------------------
+def _run_folder(task: str, kind: str, backbone: str, mix: str) -> str:
+    """The folder of one (backbone, mix) run of a stage: kind ``adapters``, ``checkpoints``,
+    ``merged`` or ``eval``."""
+    return f"{task_folder(task)}/{kind}/{backbone}/{mix}"
+
+
 def adapter_folder(task: str, backbone: str, mix: str) -> str:
-    return f"{RESULTS}/{task}/adapters/{backbone}/{mix}"
+    return _run_folder(task, "adapters", backbone, mix)
 
 
 def checkpoints_folder(task: str, backbone: str, mix: str) -> str:
     """Intermediate checkpoints: outside the outputs, so a killed job resumes from them."""
-    return f"{RESULTS}/{task}/checkpoints/{backbone}/{mix}"
+    return _run_folder(task, "checkpoints", backbone, mix)
 
 
 def merged_folder(task: str, backbone: str, mix: str) -> str:
-    return f"{RESULTS}/{task}/merged/{backbone}/{mix}"
+    return _run_folder(task, "merged", backbone, mix)
 
 
 # --- evaluation and report -----------------------------------------------------------------
 def eval_folder(task: str, backbone: str, mix: str) -> str:
-    return f"{RESULTS}/{task}/eval/{backbone}/{mix}"
+    return _run_folder(task, "eval", backbone, mix)
 
 
 def predictions_table(task: str, backbone: str, mix: str) -> str:
