@@ -14,7 +14,7 @@ from lema.errors import LemaError
 # layer (`add_arguments`, `run`) over its package's library functions.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("lema.config.cli", "validate a config file and print it with defaults"),
-    "data": ("lema.data", "build a raw-data table (data/raw/{task}/{split}.parquet)"),
+    "data": ("lema.data.cli", "build a raw-data table (data/raw/{task}/{split}.parquet)"),
     "tiny-model": ("lema.models.tiny", "build a tiny random-init LLaMA model and tokenizer"),
     "generate": (
         "lema.models.cli",

@@ -4,7 +4,8 @@
 # the sha256 of what a local or embedded source reads, so editing a file reruns it, while
 # moving the data folder or touching a file reruns nothing (the folder itself is a place: it
 # reaches `lema data` through --operational, not through params).
-# The logic lives in lema/data/__init__.py (`lema data`); these rules only wire paths and settings.
+# The logic lives in lema/data/ (`lema data`: lema/data/cli.py); these rules only wire paths
+# and settings.
 # The params' logic lives in lema/workflow/params.py; an unknown MATH subject fails when the
 # config is checked (rules/common.smk).
 

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from lema.data import EMBEDDED_DIR
+from lema.data.sources import EMBEDDED_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED = EMBEDDED_DIR

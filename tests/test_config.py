@@ -1,5 +1,4 @@
-"""Config validation (lema/config/__init__.py + lema/config/config.schema.yaml): config.yaml is
-valid,
+"""Config validation (lema/config/ + lema/config/config.schema.yaml): config.yaml is valid,
 defaults are filled in, and every wrong or unknown key fails with one line naming the key and
 what was expected — in Python, in `lema check-config` and when the Snakefile loads."""
 

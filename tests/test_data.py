@@ -1,5 +1,4 @@
-"""Raw-data ingest (lema/data/__init__.py, rules/data.smk): real shared data, ids, limits and
-subsets,
+"""Raw-data ingest (lema/data/, rules/data.smk): real shared data, ids, limits and subsets,
 malformed inputs, per-problem MATH folders and tarballs, the download path against a real
 local HTTP server, and the Snakemake build of data/raw/{task}/{split}.parquet."""
 
@@ -25,9 +24,11 @@ import pytest
 
 from lema import data, tables
 from lema.cli import main as lema_main
+from lema.data import download, sources, subjects
 from lema.errors import ConfigError, DataError
 from lema.grading import gold_answer
 from lema.grading.extract import last_boxed
+from lema.io import sha256_file
 from lema.workflow import params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,12 +197,12 @@ def test_limit_and_subset_are_first_rows_of_the_filtered_table():
 
 
 def test_subjects_are_validated():
-    assert data.normalize_subjects(["prealgebra", "COUNTING_AND_PROBABILITY"]) == [
+    assert subjects.normalize_subjects(["prealgebra", "COUNTING_AND_PROBABILITY"]) == [
         "Prealgebra",
         "Counting & Probability",
     ]
     with pytest.raises(ConfigError, match=r"data\.math_subjects.*'Calculus'.*known: Algebra"):
-        data.normalize_subjects(["Calculus"])
+        subjects.normalize_subjects(["Calculus"])
 
 
 def test_level_question_mark_is_null_and_levels_filter_drops_it(tmp_path):
@@ -427,23 +428,24 @@ def _leftovers(cache: Path) -> list[str]:
 @needs_shared
 def test_download_of_the_pinned_gsm8k_files(tmp_path, monkeypatch):
     """The shared files are byte-identical to the pinned upstream ones: served over HTTP,
-    they pass the checksums written in lema.data.PUBLIC, and the public source builds."""
+    they pass the checksums written in lema.data.download.PUBLIC, and the public source builds."""
     cache = tmp_path / "cache"
     with http_server(SHARED) as base:
         for split in ("train", "test"):
-            pinned = data.PUBLIC[f"gsm8k/{split}"]
-            remote = data.Remote(
+            pinned = download.PUBLIC[f"gsm8k/{split}"]
+            remote = download.Remote(
                 pinned.name, (f"{base}/gsm8k/{split}.jsonl",), pinned.sha256, pinned.size
             )
-            monkeypatch.setitem(data.PUBLIC, f"gsm8k/{split}", remote)
-            path = data.fetch(remote, cache, progress=False)
+            monkeypatch.setitem(download.PUBLIC, f"gsm8k/{split}", remote)
+            path = download.fetch(remote, cache, progress=False)
             assert path == cache / pinned.name and path.stat().st_size == pinned.size
         monkeypatch.setenv("LEMA_DATA_CACHE", str(cache))
         frame = data.build_table("gsm8k", "test", "public", progress=False)
     assert frame.equals(_shared_table("gsm8k", "test"))
-    assert _leftovers(cache) == sorted(data.PUBLIC[f"gsm8k/{s}"].name for s in ("train", "test"))
+    pinned_names = sorted(download.PUBLIC[f"gsm8k/{s}"].name for s in ("train", "test"))
+    assert _leftovers(cache) == pinned_names
     # the cache answers without the server
-    assert data.fetch(data.PUBLIC["gsm8k/test"], cache, progress=False).is_file()
+    assert download.fetch(download.PUBLIC["gsm8k/test"], cache, progress=False).is_file()
 
 
 def test_download_checksum_mismatch_server_down_and_mirrors(tmp_path):
@@ -453,29 +455,29 @@ def test_download_checksum_mismatch_server_down_and_mirrors(tmp_path):
     good_sha = hashlib.sha256(payload).hexdigest()
     cache = tmp_path / "cache"
     with http_server(served) as base:
-        bad = data.Remote("f.jsonl", (f"{base}/f.jsonl",), "0" * 64)
+        bad = download.Remote("f.jsonl", (f"{base}/f.jsonl",), "0" * 64)
         with pytest.raises(
             DataError,
             match=r"could not download f\.jsonl: .*f\.jsonl: "
             rf"checksum mismatch \(sha256 {good_sha}, expected 0{{64}}\)",
         ):
-            data.fetch(bad, cache, progress=False)
+            download.fetch(bad, cache, progress=False)
         assert _leftovers(cache) == []  # nothing partial or unverified is left behind
-        missing = data.Remote("f.jsonl", (f"{base}/nope.jsonl",), good_sha)
+        missing = download.Remote("f.jsonl", (f"{base}/nope.jsonl",), good_sha)
         with pytest.raises(DataError, match=r"nope\.jsonl: HTTP 404"):
-            data.fetch(missing, cache, progress=False)
-        mirrored = data.Remote("f.jsonl", (f"{base}/nope.jsonl", f"{base}/f.jsonl"), good_sha)
-        path = data.fetch(mirrored, cache, progress=True)
+            download.fetch(missing, cache, progress=False)
+        mirrored = download.Remote("f.jsonl", (f"{base}/nope.jsonl", f"{base}/f.jsonl"), good_sha)
+        path = download.fetch(mirrored, cache, progress=True)
         assert path.read_bytes() == payload
         path.write_bytes(b"corrupted")  # a damaged cache entry is downloaded again
-        assert data.fetch(mirrored, cache, progress=False).read_bytes() == payload
-    down = data.Remote("g.jsonl", (f"http://127.0.0.1:{_closed_port()}/g.jsonl",), good_sha)
+        assert download.fetch(mirrored, cache, progress=False).read_bytes() == payload
+    down = download.Remote("g.jsonl", (f"http://127.0.0.1:{_closed_port()}/g.jsonl",), good_sha)
     with pytest.raises(
         DataError,
         match=r"could not download g\.jsonl: .*network error .*"
         r"data\.source: local",
     ):
-        data.fetch(down, cache, progress=False, timeout=5)
+        download.fetch(down, cache, progress=False, timeout=5)
     assert _leftovers(cache) == ["f.jsonl"]
 
 
@@ -485,10 +487,10 @@ def test_public_math_reads_the_downloaded_tarball(math_tree, tmp_path, monkeypat
     served.mkdir()
     with tarfile.open(served / "MATH.tar", "w") as tar:
         tar.add(root / "MATH", arcname="MATH")
-    sha = data.sha256_file(served / "MATH.tar")
+    sha = sha256_file(served / "MATH.tar")
     with http_server(served) as base:
-        remote = data.Remote("MATH.tar", (f"{base}/MATH.tar",), sha)
-        monkeypatch.setitem(data.PUBLIC, "math", remote)
+        remote = download.Remote("MATH.tar", (f"{base}/MATH.tar",), sha)
+        monkeypatch.setitem(download.PUBLIC, "math", remote)
         monkeypatch.setenv("LEMA_DATA_CACHE", str(tmp_path / "cache"))
         frame = data.build_table("math", "train", "public", progress=False)
     assert frame.equals(data.build_table("math", "train", "local", root))
@@ -496,10 +498,10 @@ def test_public_math_reads_the_downloaded_tarball(math_tree, tmp_path, monkeypat
 
 def test_cache_dir_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("LEMA_DATA_CACHE", str(tmp_path / "c"))
-    assert data.cache_dir() == tmp_path / "c"
+    assert download.cache_dir() == tmp_path / "c"
     monkeypatch.delenv("LEMA_DATA_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
-    assert data.cache_dir() == tmp_path / "x" / "lema" / "downloads"
+    assert download.cache_dir() == tmp_path / "x" / "lema" / "downloads"
 
 
 def test_read_raw_checks_columns(tmp_path):
@@ -613,9 +615,9 @@ def test_embedded_slice_builds_real_rows_with_their_full_data_ids(task, split):
             "Number Theory",
             "Prealgebra",
         ]
-    folder = data.EMBEDDED_DIR / task
+    folder = sources.EMBEDDED_DIR / task
     assert "MIT License" in (folder / "LICENSE").read_text()
-    assert f"{task}/{split}.jsonl" in (data.EMBEDDED_DIR / "README.md").read_text()
+    assert f"{task}/{split}.jsonl" in (sources.EMBEDDED_DIR / "README.md").read_text()
 
 
 @needs_shared
@@ -690,7 +692,7 @@ def test_snakemake_public_source_downloads_through_the_rule(tmp_path):
     the job must reach the download and fail there, naming the checksum, never argparse."""
     served = tmp_path / "served"
     for split in ("train", "test"):
-        name = data.PUBLIC[f"gsm8k/{split}"].name
+        name = download.PUBLIC[f"gsm8k/{split}"].name
         _write_jsonl(served / name, [{"question": "q", "answer": "#### 1"}])
     work = tmp_path / "work"
     proc, base = _public_rule(work, served, tmp_path / "cache")
@@ -700,7 +702,7 @@ def test_snakemake_public_source_downloads_through_the_rule(tmp_path):
     for log in logs:
         text = log.read_text()
         assert "expected one argument" not in text and "usage:" not in text, text
-        name = data.PUBLIC[f"gsm8k/{log.stem}"].name
+        name = download.PUBLIC[f"gsm8k/{log.stem}"].name
         assert f"{base}/{name}: checksum mismatch" in text, text
 
 
@@ -711,7 +713,7 @@ def test_snakemake_public_source_builds_from_a_mirror(tmp_path):
     served.mkdir()
     for split in ("train", "test"):
         shutil.copy(
-            SHARED / "gsm8k" / f"{split}.jsonl", served / data.PUBLIC[f"gsm8k/{split}"].name
+            SHARED / "gsm8k" / f"{split}.jsonl", served / download.PUBLIC[f"gsm8k/{split}"].name
         )
     work = tmp_path / "work"
     proc, _ = _public_rule(work, served, tmp_path / "cache")
@@ -726,7 +728,7 @@ def test_local_data_moved_or_touched_plans_nothing_edited_rebuilds(tmp_path):
     content is a param (sha256): moving the folder or touching its files plans no job; editing
     a file rebuilds exactly the table read from it."""
     here = tmp_path / "data-a"
-    shutil.copytree(data.EMBEDDED_DIR, here)
+    shutil.copytree(sources.EMBEDDED_DIR, here)
     work = tmp_path / "work"
 
     def local(folder: Path) -> str:

@@ -234,7 +234,7 @@ def test_workspace_copied_elsewhere_plans_nothing(restore, tmp_path):
 
 def test_touched_prompt_and_data_files_plan_nothing(restore):
     """Every prompt and data file the graph reads by name, touched without a change."""
-    from lema.data import EMBEDDED_DIR
+    from lema.data.sources import EMBEDDED_DIR
     from lema.datagen.prompts import PROMPTS_DIR
 
     files = [

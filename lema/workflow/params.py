@@ -33,7 +33,7 @@ def check_config(config: dict[str, Any]) -> None:
     """Validate ``config`` in place (defaults filled in), and the MATH subject names; exit
     with one line naming the offending key."""
     from lema.config import validate_config
-    from lema.data import normalize_subjects
+    from lema.data.subjects import normalize_subjects
 
     try:
         validate_config(config)
@@ -67,7 +67,7 @@ def rule_source_content(config: dict[str, Any], task: str, split: str) -> str:
     """The content the table is built from, as a param: the sha256 of the embedded file, or
     of the local file/folder read (so editing it rebuilds the table, while moving or
     touching it does not); "" for the public source (pinned by checksum in lema.data)."""
-    from lema.data import embedded_file, local_inputs
+    from lema.data.sources import embedded_file, local_inputs
 
     source = config["data"]["source"]
     if source == "embedded":
@@ -87,7 +87,7 @@ def rule_filters(config: dict[str, Any], task: str, split: str) -> list[str]:
 
 def rule_subset(config: dict[str, Any], task: str) -> list[str]:
     """`lema data` options for the MATH subject/level subset (none for GSM8K)."""
-    from lema.data import normalize_subjects
+    from lema.data.subjects import normalize_subjects
 
     data = config["data"]
     opts: list[str] = []

@@ -1,0 +1,129 @@
+"""Reading config.yaml: parse the YAML, merge overrides, validate against the schema (defaults
+filled in), then check what the schema cannot say (names that refer to other keys, keys
+that one backend or source requires)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lema.config.schema import (
+    BUILTIN_MODELS,
+    CheckingValidator,
+    FillingValidator,
+    check,
+    load_schema,
+    training_schema,
+)
+from lema.errors import ConfigError
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` in place (defaults filled in) and return it.
+
+    Raises ConfigError with one line naming the offending key.
+    """
+    schema = load_schema()
+    check(FillingValidator(schema), config)
+    # Per-backbone `training` overrides: checked against `training` without filling defaults
+    # (a filled default would override the global setting the user wrote).
+    overrides = CheckingValidator(training_schema(schema))
+    for name, backbone in config["backbones"].items():
+        check(overrides, backbone.get("training", {}), prefix=f"backbones.{name}.training")
+    _check_references(config)
+    return config
+
+
+def _check_references(config: dict[str, Any]) -> None:
+    _check_roles(config)
+    _check_models(config)
+    _check_backbones(config)
+    _check_local_data(config)
+
+
+def _check_roles(config: dict[str, Any]) -> None:
+    """Generators and the corrector name defined models; `gold` only corrects."""
+    models = {**BUILTIN_MODELS, **config.get("models", {})}
+    for i, name in enumerate(config.get("generators", [])):
+        if name not in models:
+            raise ConfigError(
+                f"config key 'generators[{i}]': model '{name}' is not defined under 'models' "
+                f"(defined: {', '.join(sorted(models))})"
+            )
+        if models[name]["backend"] == "gold":
+            raise ConfigError(
+                f"config key 'generators[{i}]': 'gold' is a corrector, not a generator"
+            )
+    corrector = config.get("corrector")
+    if corrector is not None and corrector not in models:
+        raise ConfigError(
+            f"config key 'corrector': model '{corrector}' is not defined under 'models' "
+            f"(defined: {', '.join(sorted(models))})"
+        )
+
+
+def _check_models(config: dict[str, Any]) -> None:
+    """The keys each backend needs: a model id (hf, openai; or `tiny`), a path (file)."""
+    for name, model in config.get("models", {}).items():
+        if (
+            model["backend"] in ("hf", "openai")
+            and not model.get("model")
+            and not model.get("tiny")
+        ):
+            raise ConfigError(
+                f"config key 'models.{name}.model': required for backend '{model['backend']}'"
+            )
+        if model["backend"] == "file" and not model.get("path"):
+            raise ConfigError(f"config key 'models.{name}.path': required for backend 'file'")
+
+
+def _check_backbones(config: dict[str, Any]) -> None:
+    for name, backbone in config.get("backbones", {}).items():
+        if not backbone.get("model") and not backbone.get("tiny"):
+            raise ConfigError(
+                f"config key 'backbones.{name}': needs 'model' (HF id or folder) or 'tiny'"
+            )
+
+
+def _check_local_data(config: dict[str, Any]) -> None:
+    if config.get("data", {}).get("source") == "local":
+        for task in config.get("tasks", []):
+            if not config["data"]["local"].get(task):
+                raise ConfigError(
+                    f"config key 'data.local.{task}': a path is required when "
+                    "data.source is 'local'"
+                )
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML config file, merge ``overrides`` (nested dicts), validate it."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+    if overrides:
+        config = merge(config, overrides)
+    return validate_config(config)
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``update`` into a copy of ``base`` (dicts merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

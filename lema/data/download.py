@@ -1,0 +1,180 @@
+"""The pinned public files (source ``public``): where they come from, their checksums, the
+download cache and mirror, and :func:`fetch`, which returns a verified local copy."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lema.errors import DataError
+from lema.io import sha256_file
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A file to download: mirrors tried in order, its sha256 and the cache file name."""
+
+    name: str
+    urls: tuple[str, ...]
+    sha256: str
+    size: int | None = None
+
+
+GSM8K_REVISION = "3101c7d5072418e28b9008a6636bde82a006892c"
+_GSM8K_BASE = (
+    f"https://raw.githubusercontent.com/openai/grade-school-math/{GSM8K_REVISION}"
+    "/grade_school_math/data"
+)
+MATH_TAR_URL = "https://people.eecs.berkeley.edu/~hendrycks/MATH.tar"
+# The Wayback Machine snapshot ("id_" = the original bytes) of the same file.
+MATH_TAR_MIRROR = f"https://web.archive.org/web/20240101000000id_/{MATH_TAR_URL}"
+
+PUBLIC: dict[str, Remote] = {
+    "gsm8k/train": Remote(
+        f"gsm8k-{GSM8K_REVISION[:8]}-train.jsonl",
+        (f"{_GSM8K_BASE}/train.jsonl",),
+        "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465",
+        4_166_206,
+    ),
+    "gsm8k/test": Remote(
+        f"gsm8k-{GSM8K_REVISION[:8]}-test.jsonl",
+        (f"{_GSM8K_BASE}/test.jsonl",),
+        "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+        749_738,
+    ),
+    "math": Remote(
+        "MATH.tar",
+        (MATH_TAR_URL, MATH_TAR_MIRROR),
+        "0fbe4fad0df66942db6c221cdcc95b298cc7f4595a2f0f518360cce84e90d9ac",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: $LEMA_DATA_CACHE, else the XDG cache folder."""
+    if os.environ.get("LEMA_DATA_CACHE"):
+        return Path(os.environ["LEMA_DATA_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lema" / "downloads"
+
+
+def mirrored(remote: Remote) -> Remote:
+    """``remote`` with its URLs replaced by ``$LEMA_DATA_MIRROR/<cache name>`` when set."""
+    base = os.environ.get("LEMA_DATA_MIRROR", "").strip()
+    if not base:
+        return remote
+    return Remote(remote.name, (f"{base.rstrip('/')}/{remote.name}",), remote.sha256, remote.size)
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (two jobs needing MATH.tar download it once)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _download(url: str, dest: Path, remote: Remote, progress: bool, timeout: float) -> str:
+    """Stream ``url`` into ``dest``; return the sha256 of what was written."""
+    from tqdm import tqdm
+
+    h = hashlib.sha256()
+    req = urllib.request.Request(url, headers={"User-Agent": "lema-data/1"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp, open(dest, "wb") as out:
+        total = resp.headers.get("Content-Length")
+        total = int(total) if total and total.isdigit() else remote.size
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=f"download {remote.name}",
+            disable=not progress,
+            file=sys.stderr,
+            mininterval=1.0,
+        ) as bar:
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                out.write(chunk)
+                h.update(chunk)
+                bar.update(len(chunk))
+    return h.hexdigest()
+
+
+def _try_url(url: str, dest: Path, remote: Remote, progress: bool, timeout: float) -> str | None:
+    """Download ``url`` to ``dest`` (atomically: a temporary file beside it, checked, then
+    renamed into place); None when that worked, else why it failed."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            got = _download(url, tmp, remote, progress, timeout)
+        except urllib.error.HTTPError as exc:
+            return f"{url}: HTTP {exc.code} {exc.reason}"
+        except urllib.error.URLError as exc:
+            return f"{url}: network error ({exc.reason})"
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # timeouts, resets
+            return f"{url}: network error ({exc})"
+        if got != remote.sha256:
+            return f"{url}: checksum mismatch (sha256 {got}, expected {remote.sha256})"
+        os.replace(tmp, dest)
+        return None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def fetch(
+    remote: Remote,
+    cache: str | Path | None = None,
+    *,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> Path:
+    """The verified local copy of ``remote``: from the cache, else downloaded (atomically:
+    a temporary file beside the cache entry, checked, then renamed into place).
+
+    Raises DataError naming every mirror tried and why it failed (network error, HTTP
+    status, checksum mismatch).
+    """
+    cache = Path(cache) if cache is not None else cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    remote = mirrored(remote)
+    dest = cache / remote.name
+    with _lock(cache / f".{remote.name}.lock"):
+        if dest.exists():
+            got = sha256_file(dest)
+            if got == remote.sha256:
+                return dest
+            print(
+                f"lema data: cached {dest} has sha256 {got}, expected {remote.sha256}; "
+                "downloading it again",
+                file=sys.stderr,
+            )
+        failures: list[str] = []
+        for url in remote.urls:
+            failure = _try_url(url, dest, remote, progress, timeout)
+            if failure is None:
+                return dest
+            failures.append(failure)
+        raise DataError(
+            f"could not download {remote.name}: {'; '.join(failures)} — check the network, "
+            f"or put a verified copy at {dest}, or use data.source: local"
+        )

@@ -1,0 +1,111 @@
+"""Which reader reads which source (config ``data.source``): ``public`` (the pinned
+downloads), ``local`` (a folder or file of the original formats, see :mod:`lema.data`) and
+``embedded`` (the slice shipped in ``lema/data/embedded/``, read like a local folder);
+and the files a source reads, for Snakemake's ``input:``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lema.data import SOURCES, SPLITS, TASKS
+from lema.data.download import PUBLIC, fetch
+from lema.data.gsm8k import read_gsm8k
+from lema.data.hendrycks_math import read_math_dir, read_math_jsonl, read_math_tar
+from lema.data.rows import LocatedRows
+from lema.errors import ConfigError, DataError
+
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+
+
+def embedded_file(task: str, split: str) -> Path:
+    """The embedded slice's file for one table."""
+    return EMBEDDED_DIR / task / f"{split}.jsonl"
+
+
+def _local_math(p: Path, split: str) -> LocatedRows:
+    """A local MATH path without ``{split}``: a MATH.tar, or a folder of ``{split}.jsonl``,
+    ``{split}/`` or ``MATH/{split}/``."""
+    if p.is_file():
+        if p.name.endswith((".tar", ".tar.gz", ".tgz")):
+            return read_math_tar(p, split)
+        raise DataError(
+            f"data.local.math: {p} is a file; give a folder (with {split}.jsonl or "
+            f"{split}/<subject>/<n>.json), a MATH.tar, or a path containing {{split}}"
+        )
+    if (p / f"{split}.jsonl").is_file():
+        return read_math_jsonl(p / f"{split}.jsonl", split)
+    for candidate in (p / split, p / "MATH" / split):
+        if candidate.is_dir():
+            return read_math_dir(candidate, split)
+    raise DataError(
+        f"data.local.math: {p} has neither {split}.jsonl nor a {split}/ (or MATH/{split}/) "
+        "folder of per-subject problem files"
+    )
+
+
+def local_reader(task: str, split: str, path: str | Path) -> LocatedRows:
+    """The rows of one table from a local path (a folder, a file, or a path with ``{split}``)."""
+    raw = str(path)
+    if "{split}" in raw:
+        p = Path(raw.replace("{split}", split)).expanduser()
+        if task == "math" and p.is_dir():
+            return read_math_dir(p, split)
+        return (read_gsm8k if task == "gsm8k" else read_math_jsonl)(p, split)
+    p = Path(raw).expanduser()
+    if not p.exists():
+        raise DataError(f"data.local.{task}: {p} does not exist")
+    if task == "gsm8k":
+        if p.is_file():
+            raise DataError(
+                f"data.local.gsm8k: {p} is a file; give the folder holding train.jsonl and "
+                "test.jsonl, or a path containing {split}"
+            )
+        return read_gsm8k(p / f"{split}.jsonl", split)
+    return _local_math(p, split)
+
+
+def local_inputs(task: str, split: str, path: str | Path | None) -> list[str]:
+    """The file or folder a local source reads for one table (for Snakemake's input:)."""
+    if not path:
+        return []
+    raw = str(path)
+    if "{split}" in raw:
+        return [raw.replace("{split}", split)]
+    p = Path(raw).expanduser()
+    if task == "gsm8k":
+        return [str(p / f"{split}.jsonl")]
+    if p.is_file():
+        return [str(p)]
+    for candidate in (p / f"{split}.jsonl", p / split, p / "MATH" / split):
+        if candidate.exists():
+            return [str(candidate)]
+    return [str(p)]
+
+
+def rows_for(
+    task: str,
+    split: str,
+    source: str,
+    local: str | Path | None = None,
+    *,
+    cache: str | Path | None = None,
+    progress: bool = True,
+) -> LocatedRows:
+    """(location, row) for every problem of one table, before filters, in stable order."""
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+    if source == "local":
+        if not local:
+            raise ConfigError(f"config key 'data.local.{task}': a path is required for local")
+        return local_reader(task, split, local)
+    if source == "embedded":
+        return local_reader(task, split, EMBEDDED_DIR / task)
+    if source == "public":
+        if task == "gsm8k":
+            return read_gsm8k(fetch(PUBLIC[f"gsm8k/{split}"], cache, progress=progress), split)
+        return read_math_tar(fetch(PUBLIC["math"], cache, progress=progress), split)
+    raise ConfigError(
+        f"config key 'data.source': expected one of {', '.join(SOURCES)}, got {source!r}"
+    )
