@@ -57,7 +57,7 @@ def main() -> int:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from lema.data import build_table
+    from lema.data.build import build_table
     from lema.evaluation.predict import predict
     from lema.models.tiny import build_tiny_model
 

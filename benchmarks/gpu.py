@@ -216,7 +216,7 @@ def phase_decode(args: argparse.Namespace, device: str) -> dict[str, Any]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from lema.data import build_table
+    from lema.data.build import build_table
     from lema.evaluation.predict import predict
 
     report: dict[str, Any] = {"phase": "decode", "runs": []}

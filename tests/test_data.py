@@ -22,8 +22,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lema import data, tables
+from lema import tables
 from lema.cli import main as lema_main
+from lema.data import build as data
 from lema.data import download, sources, subjects
 from lema.errors import ConfigError, DataError
 from lema.grading import gold_answer

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lema import data
+from lema.data import build as data
 from lema.formats import ANSWER_PHRASE, cot_prompt
 from lema.io import write_parquet
 from lema.models import tiny

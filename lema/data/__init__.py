@@ -49,28 +49,13 @@ remotes, checksums, cache, mirror, fetch), :mod:`~lema.data.gsm8k` and
 :mod:`~lema.data.hendrycks_math` (one reader per original format), :mod:`~lema.data.subjects`
 (MATH subject names), :mod:`~lema.data.sources` (which reader reads which source:
 public, local, embedded), :mod:`~lema.data.build` (one checked, filtered table; reading it
-back), :mod:`~lema.data.cli` (`lema data`). This package module holds the names they all
-share and the public API; :func:`build_table` and :func:`read_raw` are loaded on first use,
-so importing the package (the workflow does, for the subject names) loads nothing heavy.
+back), :mod:`~lema.data.cli` (`lema data`). This package module holds only the names they all
+share, so importing it (the workflow does, for the subject names) loads nothing heavy; build
+and read tables with :func:`lema.data.build.build_table` and :func:`lema.data.build.read_raw`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from lema.data.build import build_table, read_raw
-
-__all__ = ["SOURCES", "SPLITS", "TASKS", "build_table", "read_raw"]
-
 TASKS = ("gsm8k", "math")
 SPLITS = ("train", "test")
 SOURCES = ("public", "local", "embedded")
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("build_table", "read_raw"):
-        from lema.data import build
-
-        return getattr(build, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -181,7 +181,7 @@ def warmup_texts(
     demo's small decoding budget)."""
     import polars as pl
 
-    from lema.data import read_raw
+    from lema.data.build import read_raw
     from lema.datagen.cot import gold_cot
     from lema.formats import cot_prompt
     from lema.tables import GOLD
