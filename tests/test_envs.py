@@ -143,16 +143,50 @@ def _module_path(module: str) -> Path:
     return path if path.exists() else ROOT / module.replace(".", "/") / "__init__.py"
 
 
+def _command_source(target: str) -> str:
+    """What one command of a module of several (``module:name``, lema.cli's table) runs: the
+    module's top-level imports and the top-level functions (and aliases) reachable from
+    ``add_<name>_arguments`` and ``run_<name>``. Other commands' lazy imports do not count."""
+    module, _, name = target.partition(":")
+    tree = ast.parse(_module_path(module).read_text())
+    defs: dict[str, ast.AST] = {}
+    parts: list[str] = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            parts.append(ast.unparse(node))
+        elif isinstance(node, ast.FunctionDef):
+            defs[node.name] = node
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            defs[node.targets[0].id] = node
+    todo, done = [f"add_{name}_arguments", f"run_{name}"], set()
+    while todo:
+        fn = todo.pop()
+        if fn in done or fn not in defs:
+            continue
+        done.add(fn)
+        parts.append(ast.unparse(defs[fn]))
+        todo += [n.id for n in ast.walk(defs[fn]) if isinstance(n, ast.Name)]
+    return "\n".join(parts)
+
+
+def _source(module: str) -> str:
+    """The source that counts for ``module`` (or ``module:name``)."""
+    if ":" in module:
+        return _command_source(module)
+    return _module_path(module).read_text()
+
+
 def _lema_modules_of(module: str, seen: set[str]) -> None:
     """``module`` and every lema module it names (imports, import_module, `-m lema.x`).
-    lema.cli names every command's module in its table; only its own imports count."""
+    lema.cli names every command's module in its table; only its own imports count. A
+    ``module:name`` entry counts only what that command runs (:func:`_command_source`)."""
     if module in seen:
         return
-    path = _module_path(module)
+    path = _module_path(module.partition(":")[0])
     if not path.exists():
         return
     seen.add(module)
-    text = path.read_text()
+    text = _source(module)
     if module == "lema.cli":
         text = "\n".join(
             ast.unparse(n)
@@ -178,7 +212,7 @@ def _guarded(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
 
 
 def third_party_imports(module: str) -> set[str]:
-    tree = ast.parse(_module_path(module).read_text())
+    tree = ast.parse(_source(module))
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     names = set()
     for node in ast.walk(tree):

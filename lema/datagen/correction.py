@@ -22,7 +22,6 @@ labelled layout; they go through the same parser and the same filter.
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -32,19 +31,8 @@ import polars as pl
 from lema.datagen.funnel import Funnel
 from lema.datagen.prompts import load_prompt, render
 from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt, split_steps
-from lema.models import Usage, call_model, is_gold, make_request
-from lema.models.cli import add_model_call_arguments, model_call
-from lema.tables import (
-    CORRECTION_SCHEMA,
-    GOLD,
-    PATH,
-    PATH_ID,
-    QUESTION,
-    QUESTION_ID,
-    read_table,
-    stats_path_for,
-    write_table,
-)
+from lema.models import ModelCall, is_gold
+from lema.tables import GOLD
 
 # ---------------------------------------------------------------------------- parsing
 _LABELS: dict[str, str] = {
@@ -222,21 +210,13 @@ def training_row(question: str, path: str, parsed: ParsedCorrection) -> tuple[st
 
 # ---------------------------------------------------------------------------- the stage
 def correct_mistakes(
-    mistakes: pl.DataFrame,
-    task: str,
-    spec: dict[str, Any],
-    *,
-    prompt: str,
-    temperature: float,
-    max_tokens: int,
-    cache: str | None,
-    seed: int = 0,
-    progress: bool = False,
-) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    usage = Usage()
-    name = spec.get("name", "corrector")
+    mistakes: pl.DataFrame, task: str, model: ModelCall, *, prompt: str
+) -> tuple[list[dict[str, Any]], Funnel]:
+    """A correction of every mistake by ``model`` (the ``gold`` corrector writes them locally;
+    tokens and cost in ``model.usage``), parsed and judged; the funnel counts them."""
+    name = model.spec.get("name", "corrector")
     rows = list(mistakes.iter_rows(named=True))
-    if is_gold(spec):
+    if is_gold(model.spec):
         from lema.datagen.gold_corrector import gold_correction
 
         raws = {
@@ -248,19 +228,15 @@ def correct_mistakes(
     else:
         template = load_prompt(prompt, ("question", "path"))
         requests = [
-            make_request(
-                spec,
+            model.request(
                 r["path_id"],
                 render(template, question=r["question"], path=r["path"]),
                 n=1,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                seed=seed,
                 stop=["\n\nQuestion:"],
             )
             for r in rows
         ]
-        got = call_model(spec, requests, cache, usage, progress=progress)
+        got = model.complete(requests)
         raws = {pid: (c[0] if c else "") for pid, c in got.items()}
     funnel = Funnel(
         "corrections", task=task, generator=rows[0]["generator"] if rows else None, corrector=name
@@ -294,34 +270,7 @@ def correct_mistakes(
             }
         )
     funnel.extra = {"questions_with_kept": len({o["question_id"] for o in out if o["kept"]})}
-    return out, funnel, usage
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["gsm8k", "math"])
-    parser.add_argument("--mistakes", required=True, help="mistakes parquet (lema mistakes)")
-    parser.add_argument("--spec", required=True, help="the corrector's model spec (JSON)")
-    parser.add_argument("--prompt", default=None, help="prompt file (default correct_{task}.txt)")
-    add_model_call_arguments(parser, temperature=0.0)
-
-
-def run(args: argparse.Namespace) -> int:
-    mistakes = read_table(args.mistakes, required=(PATH_ID, QUESTION_ID, QUESTION, GOLD, PATH))
-    spec, cache = model_call(args)
-    rows, funnel, usage = correct_mistakes(
-        mistakes,
-        args.task,
-        spec,
-        prompt=args.prompt or f"correct_{args.task}.txt",
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        cache=cache,
-        seed=args.seed,
-        progress=args.progress,
-    )
-    write_table(args.output, rows, CORRECTION_SCHEMA)
-    funnel.write(args.stats or stats_path_for(args.output), usage)
-    return 0
+    return out, funnel
 
 
 __all__ = ["parse_correction", "judge", "correct_mistakes", "ParsedCorrection", "split_steps"]

@@ -14,7 +14,6 @@ With the ``gold`` corrector (no model) only the gold solutions are written; the 
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -26,19 +25,8 @@ from lema.datagen.gold_corrector import gsm8k_gold_steps, math_gold_steps
 from lema.datagen.prompts import load_prompt, render
 from lema.datagen.text import clean_path, norm_ws
 from lema.formats import cot_completion, cot_prompt, split_steps
-from lema.models import Usage, call_model, is_gold, make_request
-from lema.models.cli import add_model_call_arguments, model_call
-from lema.tables import (
-    COT_SCHEMA,
-    GOLD,
-    ID,
-    QUESTION,
-    SOLUTION,
-    read_table,
-    rows_with_gold,
-    stats_path_for,
-    write_table,
-)
+from lema.models import ModelCall, is_gold
+from lema.tables import GOLD
 
 _ANSWER_TAIL = re.compile(r"(?is)\n?[^\n]*\bthe\s+(?:final\s+)?answer\s+is\b[^\n]*$")
 
@@ -56,36 +44,21 @@ def to_step_format(path: str, answer: str) -> str:
 
 
 def solve_questions(
-    spec: dict[str, Any],
-    prompt: str,
-    items: Iterable[dict[str, Any]],
-    id_prefix: str,
-    *,
-    n: int,
-    temperature: float,
-    max_tokens: int,
-    seed: int,
-    cache: str | None,
-    usage: Usage,
-    progress: bool | str = True,
+    model: ModelCall, prompt: str, items: Iterable[dict[str, Any]], id_prefix: str, *, n: int
 ) -> dict[str, list[str]]:
     """``n`` step-by-step solutions per item (``id``, ``question``) with the CoT prompt
     ``prompt``; returns "<id_prefix>:<id>" -> completions. Also what evolution votes with."""
     template = load_prompt(prompt, ("question",))
     requests = [
-        make_request(
-            spec,
+        model.request(
             f"{id_prefix}:{item['id']}",
             render(template, question=item["question"]),
             n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
             stop=["\n\nQuestion:"],
         )
         for item in items
     ]
-    return call_model(spec, requests, cache, usage, progress=progress)
+    return model.complete(requests)
 
 
 def _cot_row(
@@ -161,74 +134,22 @@ def corrector_rows(
 
 
 def build_cot(
-    questions: pl.DataFrame,
-    task: str,
-    spec: dict[str, Any] | None,
-    *,
-    n: int,
-    prompt: str,
-    temperature: float,
-    max_tokens: int,
-    seed: int,
-    cache: str | None,
-    progress: bool = False,
-) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    """The CoT rows of ``questions``: gold solutions, then ``n`` corrector paths each."""
-    usage = Usage()
-    name = (spec or {}).get("name", "corrector")
+    questions: pl.DataFrame, task: str, model: ModelCall | None, *, n: int, prompt: str
+) -> tuple[list[dict[str, Any]], Funnel]:
+    """The CoT rows of ``questions``: gold solutions, then ``n`` corrector paths each from
+    ``model`` (None: no corrector model; tokens and cost in ``model.usage``)."""
+    name = (model.spec if model is not None else {}).get("name", "corrector")
     funnel = Funnel("cot", task=task, corrector=name)
     qs = list(questions.iter_rows(named=True))
     rows = gold_rows(qs, task)
     funnel.keep(len(rows))
     funnel.extra["gold"] = len(qs)
-    if spec is None or is_gold(spec) or n == 0:
+    if model is None or is_gold(model.spec) or n == 0:
         funnel.extra["corrector_paths"] = "skipped: " + (
             "cot.corrector_paths is 0" if n == 0 else "the gold corrector cannot write paths"
         )
-        return rows, funnel, usage
-    got = solve_questions(
-        spec,
-        prompt,
-        qs,
-        "cot",
-        n=n,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        cache=cache,
-        usage=usage,
-        progress=progress,
-    )
+        return rows, funnel
+    got = solve_questions(model, prompt, qs, "cot", n=n)
     paths = corrector_rows(qs, task, got, n, funnel)
     funnel.extra["corrector_kept"] = sum(r["kept"] for r in paths)
-    return rows + paths, funnel, usage
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["gsm8k", "math"])
-    parser.add_argument("--questions", required=True, help="raw train table")
-    parser.add_argument("--spec", default=None, help="the corrector's model spec (JSON)")
-    parser.add_argument("--n", type=int, default=1, help="corrector paths per question")
-    parser.add_argument("--prompt", default=None, help="default cot_{task}.txt")
-    add_model_call_arguments(parser, temperature=0.7)
-
-
-def run(args: argparse.Namespace) -> int:
-    questions = read_table(args.questions, required=(ID, QUESTION, SOLUTION, GOLD))
-    questions = rows_with_gold(questions)
-    spec, cache = model_call(args)
-    rows, funnel, usage = build_cot(
-        questions,
-        args.task,
-        spec,
-        n=args.n,
-        prompt=args.prompt or f"cot_{args.task}.txt",
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        seed=args.seed,
-        cache=cache,
-        progress=args.progress,
-    )
-    write_table(args.output, rows, COT_SCHEMA)
-    funnel.write(args.stats or stats_path_for(args.output), usage)
-    return 0
+    return rows + paths, funnel

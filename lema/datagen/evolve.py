@@ -24,7 +24,6 @@ is an empty table whose stats say so (the workflow leaves the evolved branch out
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 from collections import Counter
@@ -36,19 +35,8 @@ from lema.datagen.cot import solve_questions
 from lema.datagen.funnel import Funnel
 from lema.datagen.prompts import load_prompt, render
 from lema.datagen.text import clean_path, norm_words
-from lema.models import Usage, call_model, is_gold, make_request
-from lema.models.cli import add_model_call_arguments, model_call
-from lema.tables import (
-    EVOLVED_SCHEMA,
-    EXPLANATION,
-    GOLD,
-    KEPT,
-    QUESTION,
-    QUESTION_ID,
-    read_table,
-    stats_path_for,
-    write_table,
-)
+from lema.models import ModelCall, is_gold
+from lema.tables import GOLD
 
 _NEW_Q = re.compile(
     r"(?im)^[ \t>#*\-_]*[*_]{0,2}\s*(?:new|evolved|rewritten)\s+(?:question|problem)\s*[*_]{0,2}\s*[:：]\s*[*_]{0,2}"  # noqa: E501
@@ -123,23 +111,12 @@ def pick_seeds(
 
 
 def write_questions(
-    spec: dict[str, Any],
-    seeds: dict[str, dict[str, Any]],
-    *,
-    prompt: str,
-    new_per_seed: int,
-    temperature: float,
-    max_tokens: int,
-    seed: int,
-    cache: str | None,
-    usage: Usage,
-    progress: bool,
+    model: ModelCall, seeds: dict[str, dict[str, Any]], *, prompt: str, new_per_seed: int
 ) -> dict[str, list[str]]:
     """The corrector's new questions per seed ("evolve:<seed id>" -> completions)."""
     template = load_prompt(prompt, ("question", "mistake"))
     reqs = [
-        make_request(
-            spec,
+        model.request(
             f"evolve:{sid}",
             render(
                 template,
@@ -147,14 +124,11 @@ def write_questions(
                 mistake=row["explanation"] or "a wrong step",
             ),
             n=new_per_seed,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
             stop=["\n\nSeed Question:"],
         )
         for sid, row in seeds.items()
     ]
-    return call_model(spec, reqs, cache, usage, progress=progress)
+    return model.complete(reqs)
 
 
 def candidates(
@@ -209,7 +183,7 @@ def settle_answer(
 def evolve(
     corrections: pl.DataFrame,
     task: str,
-    spec: dict[str, Any],
+    model: ModelCall,
     *,
     prompt: str,
     cot_prompt: str,
@@ -217,91 +191,24 @@ def evolve(
     max_seeds: int | None,
     votes: int,
     min_agreement: float,
-    temperature: float,
-    max_tokens: int,
     seed: int,
-    cache: str | None,
-    progress: bool = False,
-) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    """New questions seeded by ``corrections``, each with a self-consistency reference answer
-    (or the reason it was dropped)."""
-    usage = Usage()
-    name = spec.get("name", "corrector")
-    funnel = Funnel("evolved_questions", task=task, corrector=name)
+) -> tuple[list[dict[str, Any]], Funnel]:
+    """New questions seeded by ``corrections`` (a ``max_seeds`` subset drawn with ``seed``),
+    written by ``model``, each with a self-consistency reference answer or the reason it was
+    dropped; tokens and cost in ``model.usage``."""
+    funnel = Funnel("evolved_questions", task=task, corrector=model.spec.get("name", "corrector"))
     seeds = pick_seeds(corrections, max_seeds, seed)
     funnel.extra["seeds"] = len(seeds)
-    if is_gold(spec):
+    if is_gold(model.spec):
         funnel.extra["skipped"] = "the gold corrector cannot write new questions"
-        return [], funnel, usage
-    written = write_questions(
-        spec,
-        seeds,
-        prompt=prompt,
-        new_per_seed=new_per_seed,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        cache=cache,
-        usage=usage,
-        progress=progress,
-    )
+        return [], funnel
+    written = write_questions(model, seeds, prompt=prompt, new_per_seed=new_per_seed)
     cands = candidates(task, seeds, written, new_per_seed)
-    solved = solve_questions(
-        spec,
-        cot_prompt,
-        [c for c in cands if c["reason"] is None],
-        "vote",
-        n=votes,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        cache=cache,
-        usage=usage,
-        progress=progress,
-    )
+    open_cands = [c for c in cands if c["reason"] is None]
+    solved = solve_questions(model, cot_prompt, open_cands, "vote", n=votes)
     for c in cands:
         c.update({GOLD: None, "solution": None, "agreement": None, "votes": 0, "kept": False})
         if c["reason"] is None:
             settle_answer(c, solved[f"vote:{c['id']}"][:votes], task, min_agreement)
         funnel.record(c["kept"], c["reason"])
-    return cands, funnel, usage
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["gsm8k", "math"])
-    parser.add_argument("--corrections", nargs="+", required=True, help="corrections parquet(s)")
-    parser.add_argument("--spec", required=True, help="the corrector's model spec (JSON)")
-    parser.add_argument("--prompt", default=None, help="default evolve_{task}.txt")
-    parser.add_argument("--cot-prompt", default=None, help="default cot_{task}.txt")
-    parser.add_argument("--new-per-seed", type=int, default=1)
-    parser.add_argument("--max-seeds", type=int, default=None)
-    parser.add_argument("--votes", type=int, default=5)
-    parser.add_argument("--min-agreement", type=float, default=0.6)
-    add_model_call_arguments(parser, temperature=0.7)
-
-
-def run(args: argparse.Namespace) -> int:
-    frames = [
-        read_table(p, required=(QUESTION_ID, QUESTION, KEPT, EXPLANATION)) for p in args.corrections
-    ]
-    corrections = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    spec, cache = model_call(args)
-    rows, funnel, usage = evolve(
-        corrections,
-        args.task,
-        spec,
-        prompt=args.prompt or f"evolve_{args.task}.txt",
-        cot_prompt=args.cot_prompt or f"cot_{args.task}.txt",
-        new_per_seed=args.new_per_seed,
-        max_seeds=args.max_seeds,
-        votes=args.votes,
-        min_agreement=args.min_agreement,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        seed=args.seed,
-        cache=cache,
-        progress=args.progress,
-    )
-    write_table(args.output, rows, EVOLVED_SCHEMA)
-    funnel.write(args.stats or stats_path_for(args.output), usage)
-    return 0
+    return cands, funnel

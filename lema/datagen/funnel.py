@@ -9,13 +9,11 @@ the mixes. Columns: items in, kept, dropped (by reason), tokens (prompt + comple
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lema.errors import LemaError
 from lema.io import write_json
 from lema.models import Usage
 from lema.workflow import paths
@@ -170,33 +168,3 @@ def table(task: str, rows: list[tuple[str, str, dict[str, Any]]]) -> str:
     rule = "  ".join("-" * w for w in widths)
     lines = [f"== {task} ==", fmt(head), rule, *[fmt(r) for r in body[:-1]], rule, fmt(body[-1])]
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "results", nargs="?", default="results", help="results folder (default: results)"
-    )
-    parser.add_argument("--task", action="append", help="only this task (repeatable)")
-    parser.add_argument("--json", action="store_true", help="print the collected stats as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    root = Path(args.results)
-    if not root.is_dir():
-        raise LemaError(f"{root}: no such results folder")
-    tasks = args.task or sorted(
-        p.name for p in root.iterdir() if p.is_dir() and p.name in paths.TASKS
-    )
-    if not tasks:
-        raise LemaError(f"{root}: no task folders (gsm8k, math) with stats yet")
-    out: dict[str, Any] = {}
-    for task in tasks:
-        rows = collect(root, task)
-        if args.json:
-            out[task] = [{"stage": a, "source": b, **c} for a, b, c in rows]
-        else:
-            print(table(task, rows))
-            print()
-    if args.json:
-        print(json.dumps(out, indent=2))
-    return 0

@@ -27,9 +27,9 @@ Each row: ``{"id", "task", "kind" (cot|correction), "source", "question_id", "pr
 
 from __future__ import annotations
 
-import argparse
 import random
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -37,7 +37,7 @@ import polars as pl
 from lema.datagen.funnel import Funnel
 from lema.datagen.text import norm_words
 from lema.errors import LemaError
-from lema.io import read_json, write_json, write_jsonl
+from lema.io import read_json
 from lema.tables import (
     COMPLETION,
     CORRECTION_ID,
@@ -45,13 +45,10 @@ from lema.tables import (
     ID,
     KEPT,
     MIX_COLUMNS,
-    POOL_SCHEMA,
     PROMPT,
     QUESTION,
     QUESTION_ID,
     read_table,
-    stats_path_for,
-    write_table,
 )
 
 MIX_KINDS = {"cot": ("cot",), "lema": ("cot", "correction"), "cot_matched": ("cot",)}
@@ -220,57 +217,15 @@ def build_mix(pool: pl.DataFrame, mix: str, seed: int) -> list[dict[str, Any]]:
     return [{k: r[k] for k in MIX_COLUMNS} for r in out]
 
 
-# ------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["gsm8k", "math"])
-    parser.add_argument("--cot", help="(mix-pool) cot.parquet")
-    parser.add_argument(
-        "--corrections", nargs="*", default=[], help="(mix-pool) corrections parquets"
-    )
-    parser.add_argument("--tests", nargs="*", default=[], help="(mix-pool) raw test tables")
-    parser.add_argument("--ngram", type=int, default=5)
-    parser.add_argument("--threshold", type=float, default=0.9)
-    parser.add_argument(
-        "--evolution", default=None, help="(mix-pool) evolution status note for the stats"
-    )
-    parser.add_argument("--pool", help="(mix) the pool parquet")
-    parser.add_argument("--mix", choices=sorted(MIX_KINDS), help="(mix) which mix")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--stats", default=None)
-
-
-def run(args: argparse.Namespace) -> int:
-    stats = args.stats or stats_path_for(args.output)
-    if args.command == "mix-pool":
-        if not args.tests:
-            raise LemaError(
-                "--tests: at least one test table is needed for the contamination check"
-            )
-        from lema.workflow.paths import qset_of
-
-        corrections = [(p, qset_of(p)) for p in args.corrections]
-        rows = collect_rows(args.cot, corrections, args.task)
-        kept, funnel = build_pool(
-            rows, load_tests(args.tests), args.ngram, args.threshold, args.task
-        )
-        if args.evolution:
-            funnel.extra["evolution"] = args.evolution
-        write_table(args.output, kept, POOL_SCHEMA)
-        funnel.write(stats)
-        return 0
-    if not args.pool or not args.mix:
-        raise LemaError("--pool and --mix are required")
-    pool = read_table(args.pool, required=POOL_SCHEMA)
-    rows = build_mix(pool, args.mix, args.seed)
-    write_jsonl(args.output, rows)
-    pool_stats_path = stats_path_for(args.pool)
-    funnel = Funnel("mix", task=args.task, mix=args.mix)
+def mix_funnel(rows: list[dict[str, Any]], task: str, mix: str, pool_stats: str | Path) -> Funnel:
+    """The funnel of a written mix: its rows by kind, distinct rows, and the pool's kept
+    count from the pool's stats file ``pool_stats`` (None when there is none)."""
+    funnel = Funnel("mix", task=task, mix=mix)
     funnel.keep(len(rows))
+    pool_stats = Path(pool_stats)
     funnel.extra = {
         "rows_by_kind": dict(Counter(r["kind"] for r in rows)),
         "distinct_rows": len({r["id"] for r in rows}),
-        "pool": read_json(pool_stats_path).get("kept") if pool_stats_path.exists() else None,
+        "pool": read_json(pool_stats).get("kept") if pool_stats.exists() else None,
     }
-    write_json(stats, funnel.as_dict())
-    return 0
+    return funnel

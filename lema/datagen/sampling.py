@@ -16,10 +16,7 @@ capped per question. Policy for odd paths (recorded in the stats):
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -28,20 +25,8 @@ from lema.datagen.funnel import Funnel
 from lema.datagen.prompts import load_prompt, render
 from lema.datagen.text import clean_path, norm_ws
 from lema.grading import grade_batch
-from lema.models import Usage, call_model, is_gold, make_request
-from lema.models.cli import model_call
-from lema.tables import (
-    GOLD,
-    ID,
-    KEPT,
-    PATH_SCHEMA,
-    QUESTION,
-    SOLUTION,
-    read_table,
-    rows_with_gold,
-    stats_path_for,
-    write_table,
-)
+from lema.models import ModelCall, is_gold
+from lema.tables import GOLD, ID, KEPT, QUESTION, SOLUTION, read_table, rows_with_gold
 
 
 def load_questions(path: str) -> pl.DataFrame:
@@ -60,40 +45,30 @@ def load_questions(path: str) -> pl.DataFrame:
 def sample_paths(
     questions: pl.DataFrame,
     task: str,
-    spec: dict[str, Any],
+    model: ModelCall,
     *,
     k: int,
-    temperature: float,
-    top_p: float,
-    max_tokens: int,
-    seed: int,
     prompt: str,
-    cache: str | None,
     workers: int = 1,
-    progress: bool = False,
-) -> tuple[list[dict[str, Any]], Funnel, Usage]:
-    if is_gold(spec):
+) -> tuple[list[dict[str, Any]], Funnel]:
+    """``k`` paths per question from ``model`` (tokens and cost in ``model.usage``), each
+    graded against the question's reference answer; the funnel counts them."""
+    if is_gold(model.spec):
         from lema.errors import LemaError
 
         raise LemaError("the 'gold' backend is a corrector, it cannot sample paths")
     template = load_prompt(prompt, ("question",))
-    name = spec.get("name", spec.get("model", "model"))
-    usage = Usage()
+    name = model.spec.get("name", model.spec.get("model", "model"))
     requests = [
-        make_request(
-            spec,
+        model.request(
             str(q["id"]),
             render(template, question=q["question"]),
             n=k,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            seed=seed,
             stop=["\n\nQuestion:", "\nQuestion:"],
         )
         for q in questions.iter_rows(named=True)
     ]
-    completions = call_model(spec, requests, cache, usage, progress=progress)
+    completions = model.complete(requests)
     rows: list[dict[str, Any]] = []
     for q in questions.iter_rows(named=True):
         for i, text in enumerate(completions[str(q["id"])][:k]):
@@ -127,7 +102,7 @@ def sample_paths(
         "empty": sum(not r["path"].strip() for r in rows),
         "no_answer": sum(r["pred_answer"] is None for r in rows),
     }
-    return rows, funnel, usage
+    return rows, funnel
 
 
 def select_mistakes(
@@ -166,67 +141,3 @@ def select_mistakes(
         "max_per_question": max_per_question,
     }
     return mistakes, funnel
-
-
-# --------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["gsm8k", "math"])
-    parser.add_argument("--questions", help="raw train table or evolved questions parquet")
-    parser.add_argument("--spec", help="the generator's model spec (JSON)")
-    parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-tokens", type=int, default=512)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--prompt", default=None, help="prompt file (default sample_{task}.txt)")
-    parser.add_argument("--cache", default=None, help="response cache path")
-    parser.add_argument(
-        "--operational",
-        default=None,
-        help="JSON of settings that change no output (cache path, model knobs; lema.workflow)",
-    )
-    parser.add_argument("--threads", type=int, default=1, help="grading worker processes")
-    parser.add_argument("--paths", help="(mistakes) the graded paths parquet")
-    parser.add_argument("--max-per-question", type=int, default=None)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--stats", default=None)
-    parser.add_argument("--progress", action="store_true")
-
-
-def run(args: argparse.Namespace) -> int:
-    """`lema sample` (paths) or `lema mistakes` (wrong paths), chosen by the command name."""
-    stats = args.stats or stats_path_for(args.output)
-    if args.command == "mistakes":
-        paths = read_table(args.paths, required=PATH_SCHEMA)
-        mistakes, funnel = select_mistakes(paths, args.max_per_question)
-        funnel.meta["task"] = args.task
-        if not funnel.meta.get("generator"):
-            funnel.meta["generator"] = Path(args.paths).name.split(".")[0]
-        from lema.io import write_parquet
-
-        write_parquet(args.output, mistakes)
-        funnel.write(stats)
-        return 0
-    from lema.errors import LemaError
-
-    if not args.questions or not args.spec:
-        raise LemaError("--questions and --spec are required")
-    spec, cache = model_call(args)
-    questions = load_questions(args.questions)
-    rows, funnel, usage = sample_paths(
-        questions,
-        args.task,
-        spec,
-        k=args.k,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_tokens=args.max_tokens,
-        seed=args.seed,
-        prompt=args.prompt or f"sample_{args.task}.txt",
-        cache=cache,
-        workers=max(1, min(args.threads, os.cpu_count() or 1)),
-        progress=args.progress,
-    )
-    write_table(args.output, rows, PATH_SCHEMA)
-    funnel.write(stats, usage)
-    return 0

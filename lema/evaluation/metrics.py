@@ -16,9 +16,7 @@ pass@1 and every rate in metrics.json are percentages (0-100), like the paper's 
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -217,60 +215,3 @@ def evaluate_file(
     if graded_output is not None:
         write_parquet(graded_output, graded)
     return metrics
-
-
-# ---------------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "predictions", help="predictions file (.parquet, .jsonl or .csv) with completion and gold"
-    )
-    parser.add_argument("--task", choices=["gsm8k", "math"], help="task (default: from the path)")
-    parser.add_argument("--output", "-o", help="write metrics.json here (default: print only)")
-    parser.add_argument(
-        "--graded-output", help="also write the re-graded predictions (Parquet) here"
-    )
-    parser.add_argument(
-        "--backbone", help="backbone name recorded in metrics.json (default: from the path)"
-    )
-    parser.add_argument("--mix", help="mix name recorded in metrics.json (default: from the path)")
-    parser.add_argument("--model", help="base model id recorded in metrics.json")
-    parser.add_argument(
-        "--workers", type=int, default=None, help="grading processes (default: CPUs, max 8)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help="seconds per item before it counts as wrong",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    from lema.workflow.paths import eval_context
-
-    inferred = eval_context(args.predictions)  # task / backbone / mix from the path
-    flags = {"backbone": args.backbone, "mix": args.mix, "model": args.model}
-    task = args.task or inferred.get("task")
-    if task is None:
-        raise DataError(
-            f"{args.predictions}: cannot tell the task from the path; pass --task gsm8k|math"
-        )
-    metrics = evaluate_file(
-        args.predictions,
-        task,
-        output=args.output,
-        graded_output=args.graded_output,
-        workers=args.workers,
-        timeout_s=args.timeout,
-        meta={**inferred, **{k: v for k, v in flags.items() if v is not None}},
-    )
-    line = (
-        f"{task}: pass@1 {metrics['pass@1']:.2f}% ({metrics['correct']}/{metrics['n']}), "
-        f"no answer {metrics['no_answer_rate']:.2f}%"
-    )
-    if metrics.get("timeouts"):
-        line += f", {metrics['timeouts']} timed out"
-    print(line, file=sys.stderr if args.output else sys.stdout)
-    return 0

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lema.evaluation.summary import MIX_ORDER, PAPER_FIGURES, TASK_LABEL, TASK_ORDER, paper_backbone  # noqa: E402
-from lema.io import atomic_path, read_json  # noqa: E402
+from lema.io import atomic_path  # noqa: E402
 
 MIX_COLORS = {"base": "#9ca3af", "cot": "#60a5fa", "cot_matched": "#a78bfa", "lema": "#f97316"}
 MIX_LABEL = {
@@ -26,10 +25,6 @@ MIX_LABEL = {
     "cot_matched": "CoT (size-matched)",
     "lema": "LeMa",
 }
-
-
-def _load(metrics_files: list[str | Path]) -> list[dict[str, Any]]:
-    return [read_json(p) for p in metrics_files]
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -237,22 +232,3 @@ def plot_levels(metrics: list[dict[str, Any]], path: str | Path, task: str = "ma
         ax.text(0.5, 0.5, "no MATH results", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     _save(fig, path)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("metrics", nargs="*", help="metrics.json files (from lema eval)")
-    parser.add_argument(
-        "--accuracy", default="results/plots/accuracy.png", help="PNG: pass@1 by backbone and mix"
-    )
-    parser.add_argument("--levels", default=None, help="PNG: MATH pass@1 by level (omit to skip)")
-
-
-def run(args: argparse.Namespace) -> int:
-    metrics = _load(args.metrics)
-    plot_accuracy(metrics, args.accuracy)
-    written = [args.accuracy]
-    if args.levels:
-        plot_levels(metrics, args.levels)
-        written.append(args.levels)
-    print(f"lema plot: wrote {', '.join(written)}")
-    return 0

@@ -16,23 +16,23 @@ lema.evaluation.metrics). A
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from lema.errors import ConfigError, DataError, LemaError
+from lema.errors import ConfigError, DataError
 from lema.evaluation.metrics import DEFAULT_TIMEOUT_S, compute_metrics, grade_frame
 from lema.formats import cot_prompt
 from lema.io import write_json, write_parquet
 from lema.models import Usage, call_model
-from lema.models.cli import model_call
 from lema.tables import COMPLETION, GOLD, ID, LEVEL, QUESTION, SUBJECT, read_table
 
 # Greedy decoding stops here too: base models tend to go on with a new few-shot question.
 STOP = ["\nQuestion:"]
+# New tokens per completion unless the command says otherwise.
+DEFAULT_MAX_TOKENS = {"gsm8k": 512, "math": 768}
 
 
 def decode_spec(
@@ -192,84 +192,3 @@ def predict(
             },
         )
     return graded
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["gsm8k", "math"])
-    parser.add_argument("--test", required=True, help="test table (data/raw/{task}/test.parquet)")
-    parser.add_argument("--output", "-o", required=True, help="predictions.parquet to write")
-    parser.add_argument(
-        "--spec", help="model spec as JSON (what the rule passes); overrides the options below"
-    )
-    parser.add_argument("--backend", choices=["hf", "openai"], default="hf")
-    parser.add_argument(
-        "--model", help="hf: base model id or folder; openai: the model name to send"
-    )
-    parser.add_argument("--adapter", help="hf: LoRA adapter folder (omit for the base model)")
-    parser.add_argument("--base-url", help="openai: the endpoint, e.g. http://localhost:8000/v1")
-    parser.add_argument(
-        "--api-key-env", default="OPENAI_API_KEY", help="openai: env variable holding the key"
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=16, help="hf: prompts per generate() batch"
-    )
-    parser.add_argument("--concurrency", type=int, default=16, help="openai: requests in flight")
-    parser.add_argument("--max-tokens", type=int, default=None, help="default: 512 GSM8K, 768 MATH")
-    parser.add_argument("--limit", type=int, default=None, help="decode only the first N problems")
-    parser.add_argument(
-        "--cache",
-        default=None,
-        help="response cache (SQLite; default: $LEMA_CACHE or .lema-cache/responses.sqlite)",
-    )
-    parser.add_argument(
-        "--no-cache", action="store_true", help="decode everything, read and write no cache"
-    )
-    parser.add_argument(
-        "--operational",
-        default=None,
-        help="JSON of settings that change no output (cache, endpoint, batch size): what the "
-        "rules pass instead of params (lema.workflow)",
-    )
-    parser.add_argument("--stats", default=None, help="write decoding stats JSON here")
-    parser.add_argument("--workers", type=int, default=None, help="grading processes")
-    parser.add_argument(
-        "--grade-timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per item"
-    )
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    spec, cache = model_call(args, evaluation=True)
-    if spec is None:
-        if not args.model:
-            raise LemaError("pass --model (or --spec)")
-        spec = {"name": args.model, "backend": args.backend, "model": args.model, "chat": False}
-        if args.backend == "hf":
-            spec["batch_size"] = args.batch_size
-            if args.adapter:
-                spec["adapter"] = args.adapter
-        else:
-            if not args.base_url:
-                raise LemaError("--backend openai needs --base-url")
-            spec.update(
-                base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency
-            )
-    max_tokens = args.max_tokens or {"gsm8k": 512, "math": 768}[args.task]
-    graded = predict(
-        args.test,
-        args.task,
-        spec,
-        args.output,
-        limit=args.limit,
-        max_tokens=max_tokens,
-        cache=False if args.no_cache else cache,
-        workers=args.workers,
-        grade_timeout_s=args.grade_timeout,
-        stats=args.stats,
-        progress=args.progress,
-    )
-    m = compute_metrics(graded)
-    print(
-        f"lema predict: {args.task} {m['n']} problems, pass@1 {m['pass@1']:.2f}% -> {args.output}"
-    )
-    return 0

@@ -12,7 +12,6 @@ Both pages are plain HTML with inline CSS: no scripts, no network.
 
 from __future__ import annotations
 
-import argparse
 import html
 import random
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 
 import polars as pl
 
-from lema.io import write_text
 from lema.tables import (
     CORRECTED,
     CORRECTOR,
@@ -206,51 +204,3 @@ def corrections_html(tables: list[tuple[str, str | Path]], n: int = 20, seed: in
     if not blocks:
         blocks.append("<p>No kept corrections were found.</p>")
     return _page("Mistake / correction pairs (sample)", note + "\n".join(blocks))
-
-
-# ---------------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="page", required=True)
-    f = sub.add_parser(
-        "funnel", help="the data-generation funnel from the stages' stats JSON files"
-    )
-    f.add_argument("--results", default="results", help="results folder (default: results)")
-    f.add_argument(
-        "--task", action="append", choices=["gsm8k", "math"], required=True, help="repeatable"
-    )
-    f.add_argument("--output", "-o", required=True)
-    c = sub.add_parser("corrections", help="a sample of mistake/correction pairs")
-    c.add_argument("tables", nargs="*", help="corrections Parquet files")
-    c.add_argument(
-        "--glob",
-        action="append",
-        default=[],
-        help="also read files matching this glob (repeatable)",
-    )
-    c.add_argument("-n", type=int, default=20, help="pairs to show")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--output", "-o", required=True)
-
-
-def _expand(files: list[str], globs: list[str]) -> list[str]:
-    out = list(files)
-    for pattern in globs:
-        out += sorted(str(p) for p in Path().glob(pattern))
-    seen: set[str] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.page == "funnel":
-        write_text(args.output, funnel_html(args.results, args.task))
-        print(f"lema report funnel: {', '.join(args.task)} -> {args.output}")
-    else:
-        from lema.workflow.paths import task_of
-
-        files = _expand(args.tables, args.glob)
-        tables = [(task_of(p), p) for p in files]
-        write_text(args.output, corrections_html(tables, n=args.n, seed=args.seed))
-        print(f"lema report corrections: {len(files)} tables -> {args.output}")
-    return 0

@@ -8,7 +8,6 @@ model id, or its config name), and the LeMa-minus-CoT deltas (ours and the paper
 
 from __future__ import annotations
 
-import argparse
 import html
 import re
 from pathlib import Path
@@ -248,16 +247,3 @@ def write_summary(
     if html_path is not None:
         write_text(html_path, to_html(frame))
     return frame
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("metrics", nargs="*", help="metrics.json files (from lema eval)")
-    parser.add_argument("--csv", default="results/summary.csv", help="CSV output")
-    parser.add_argument("--md", default="results/summary.md", help="Markdown output")
-    parser.add_argument("--html", default=None, help="also write an HTML table (for the report)")
-
-
-def run(args: argparse.Namespace) -> int:
-    frame = write_summary(args.metrics, args.csv, args.md, args.html)
-    print(f"lema summary: {frame.height} rows -> {args.csv}, {args.md}")
-    return 0

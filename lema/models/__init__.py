@@ -12,8 +12,8 @@
     results[0].usage         # {"prompt_tokens", "completion_tokens", "cost_usd"}
 
 A stage calls a model through :func:`call_model` (id -> completions, tokens and cost
-summed into a :class:`Usage`); :mod:`lema.models.cli` holds the shared command-line options
-and `lema generate`.
+summed into a :class:`Usage`), usually by way of a :class:`ModelCall`; :mod:`lema.models.cli`
+holds the shared command-line options and `lema generate`.
 
 Backends: ``hf`` (transformers in-process; :mod:`lema.models.hf`), ``openai`` (any
 OpenAI-compatible endpoint; :mod:`lema.models.openai_backend`), ``file`` (completions from
@@ -23,7 +23,7 @@ when a backend runs.
 """
 
 from lema.models.cache import DEFAULT_CACHE, ResponseCache, cache_key
-from lema.models.calls import Usage, call_model, is_gold, make_request, parse_spec
+from lema.models.calls import ModelCall, Usage, call_model, is_gold, make_request, parse_spec
 from lema.models.core import generate, register_backend
 from lema.models.types import (
     BudgetExceeded,
@@ -39,6 +39,7 @@ __all__ = [
     "BudgetExceeded",
     "GenerationError",
     "GenerationStats",
+    "ModelCall",
     "Request",
     "ResponseCache",
     "Result",

@@ -10,13 +10,22 @@
     usage.as_dict()   # {"tokens": {"prompt", "completion"}, "cost_usd", "requests"}
 
 Every stage that calls a model (sample, correct, evolve, cot, predict) goes through
-:func:`call_model`, a thin layer over :func:`lema.models.generate`; the argparse side (the
-shared options, ``--spec`` with ``--operational``) is :mod:`lema.models.cli`.
+:func:`call_model`, a thin layer over :func:`lema.models.generate`, usually by way of a
+:class:`ModelCall`: the spec, cache and sampling settings one stage shares across its
+requests, and the stage's :class:`Usage`::
+
+    model = ModelCall(spec, cache=None, temperature=0.7, max_tokens=1024, seed=0)
+    got = model.complete([model.request("q1", "2+2=", n=4, stop=["\n\nQuestion:"])])
+    model.usage.as_dict()
+
+The argparse side (the shared options, ``--spec`` with ``--operational``) is
+:mod:`lema.models.cli`.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from lema.errors import LemaError
@@ -106,3 +115,38 @@ def call_model(
             f"{len(missing)} request(s), e.g. {missing[0]}"
         )
     return out
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """How one stage calls its model: the spec, the response cache (a path, None for the
+    default cache, False for none), the sampling settings its requests share (``top_p`` and
+    ``seed`` left out of a request when None), the progress bar, and the stage's token and
+    cost totals (``usage``, which :meth:`complete` fills)."""
+
+    spec: dict[str, Any]
+    cache: str | bool | None = None
+    temperature: float = 0.0
+    max_tokens: int = 512
+    seed: int | None = None
+    top_p: float | None = None
+    progress: bool | str = False
+    usage: Usage = field(default_factory=Usage)
+
+    def request(self, rid: str, text: str, *, n: int, stop: list[str]) -> dict[str, Any]:
+        """One request of ``n`` samples for ``text`` with this call's sampling settings."""
+        return make_request(
+            self.spec,
+            rid,
+            text,
+            n=n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            stop=stop,
+        )
+
+    def complete(self, requests: list[dict[str, Any]]) -> dict[str, list[str]]:
+        """id -> completions of ``requests`` (:func:`call_model`), counted in ``usage``."""
+        return call_model(self.spec, requests, self.cache, self.usage, progress=self.progress)
