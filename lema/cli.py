@@ -22,7 +22,10 @@ from lema.errors import LemaError
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("lema.config.cli", "validate a config file and print it with defaults"),
     "data": ("lema.data.cli", "build a raw-data table (data/raw/{task}/{split}.parquet)"),
-    "tiny-model": ("lema.models.tiny", "build a tiny random-init LLaMA model and tokenizer"),
+    "tiny-model": (
+        "lema.models.cli:tiny_model",
+        "build a tiny random-init LLaMA model and tokenizer",
+    ),
     "generate": (
         "lema.models.cli",
         "completions for a JSONL of requests (hf/openai/file, cached)",
@@ -39,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mix": ("lema.datagen.cli:mix", "a training mix (results/{task}/train/{mix}.jsonl)"),
     "stats": ("lema.datagen.cli:stats", "print the data-generation funnel per task"),
     "train": ("lema.training.cli", "fine-tune a LoRA/QLoRA adapter"),
-    "merge": ("lema.training.merge", "merge an adapter into its base model for serving"),
+    "merge": ("lema.training.cli:merge", "merge an adapter into its base model for serving"),
     "predict": (
         "lema.evaluation.cli:predict",
         "greedy-decode and grade a test set (predictions.parquet)",

@@ -19,7 +19,7 @@ Tables (one schema each):
   JSONL mixes hold its :data:`MIX_COLUMNS`);
 - predictions ``…/eval/{backbone}/{mix}/predictions.parquet``: :data:`PREDICTION_COLUMNS`
   first, then ``timed_out`` (any predictions file of the user's is read by
-  :func:`lema.evaluation.metrics.read_predictions`).
+  ``lema eval``).
 
 Tables written by earlier versions of lema named the gold answer differently;
 :func:`read_table` renames those columns on read (:data:`LEGACY_RENAMES`), so results on disk

@@ -176,6 +176,24 @@ def _source(module: str) -> str:
     return _module_path(module).read_text()
 
 
+def _code_without_docstrings(source: str) -> str:
+    """The module's code as text, docstrings and comments left out: a lema module a docstring
+    only mentions is not imported (import statements, import_module and `-m lema.x` strings
+    still count)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
 def _lema_modules_of(module: str, seen: set[str]) -> None:
     """``module`` and every lema module it names (imports, import_module, `-m lema.x`).
     lema.cli names every command's module in its table; only its own imports count. A
@@ -186,7 +204,7 @@ def _lema_modules_of(module: str, seen: set[str]) -> None:
     if not path.exists():
         return
     seen.add(module)
-    text = _source(module)
+    text = _code_without_docstrings(_source(module))
     if module == "lema.cli":
         text = "\n".join(
             ast.unparse(n)

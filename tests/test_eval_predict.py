@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from lema.cli import main
-from lema.config import load_config
+from lema.config import decode_spec, load_config
 from lema.errors import ConfigError, DataError
-from lema.evaluation.predict import decode_spec, load_test
+from lema.evaluation.predict import load_test
 from lema.formats import cot_prompt
 
 TEST = [

@@ -1,5 +1,5 @@
-"""What stages read from a validated config: one model's spec, one backbone's resolved
-training settings."""
+"""What stages read from a validated config: one model's spec, the decoding spec of a
+backbone + mix, one backbone's resolved training settings, a tiny model's settings."""
 
 from __future__ import annotations
 
@@ -45,3 +45,79 @@ def backbone_training(config: dict[str, Any], backbone: str, task: str) -> dict[
         )
     settings["max_seq_length"] = settings["max_seq_length"][task]
     return settings
+
+
+def decode_spec(
+    config: dict[str, Any],
+    task: str,
+    backbone: str,
+    mix: str,
+    model_path: str | None = None,
+    *,
+    adapter: str | None = None,
+) -> dict[str, Any]:
+    """The model spec (for `lema predict`) decoding ``task`` with ``backbone`` + ``mix``.
+
+    ``model_path`` overrides the backbone's model (the folder of a tiny backbone built by the
+    graph); ``adapter`` is the mix's adapter folder, loaded by the ``hf`` backend (required
+    for every mix but ``base``; lema.workflow.paths.adapter_folder in the rules). With
+    ``evaluation.backend: openai`` the served model name is the backbone's ``served_name``
+    for mix ``base`` (else its model id), and ``{backbone}-{task}-{mix}``
+    (``evaluation.served_name`` pattern) for an adapter.
+    """
+    if backbone not in config["backbones"]:
+        raise ConfigError(f"backbone '{backbone}' is not defined under 'backbones'")
+    ev = config["evaluation"]
+    bb = config["backbones"][backbone]
+    model = model_path or bb.get("model")
+    if not model:
+        raise ConfigError(f"backbone '{backbone}': no model to evaluate (set 'model' or 'tiny')")
+    if ev["backend"] == "openai":
+        if not ev.get("base_url"):
+            raise ConfigError(
+                "config key 'evaluation.base_url': required when evaluation.backend is 'openai'"
+            )
+        served = (
+            model
+            if mix == "base"
+            else ev["served_name"].format(backbone=backbone, task=task, mix=mix)
+        )
+        return {
+            "name": f"{backbone}/{mix}",
+            "backend": "openai",
+            "model": served,
+            "chat": False,
+            "base_url": ev["base_url"],
+            "api_key_env": ev["api_key_env"],
+            "concurrency": ev["concurrency"],
+        }
+    spec: dict[str, Any] = {
+        "name": f"{backbone}/{mix}",
+        "backend": "hf",
+        "model": model,
+        "chat": False,
+        "batch_size": ev["batch_size"],
+        "dtype": ev.get("dtype", "auto"),
+    }
+    if mix != "base":
+        if not adapter:
+            raise ConfigError(f"decoding {backbone}/{mix} with the hf backend needs its adapter")
+        spec["adapter"] = adapter
+    return spec
+
+
+# A config `tiny:` entry's settings (rules/tiny.smk; `lema tiny-model`'s flag defaults).
+TINY_DEFAULTS = {
+    "hidden_size": 64,
+    "layers": 2,
+    "heads": 4,
+    "vocab_size": 2000,
+    "seed": 0,
+    "warmup_steps": 0,
+    "warmup_rows": 256,
+}
+
+
+def tiny_settings(tiny: bool | dict[str, Any] | None) -> dict[str, Any]:
+    """The settings of a config `tiny:` entry, defaults filled in."""
+    return {**TINY_DEFAULTS, **(tiny if isinstance(tiny, dict) else {})}

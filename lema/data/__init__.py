@@ -39,7 +39,7 @@ Stable ids (unique per table; a duplicate fails naming both places):
 
 Gold answers: GSM8K — the text after the last ``####``, commas removed; MATH — the content
 of the last ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; also ``\\boxed 5``); both read by
-:func:`lema.grading.gold_answer`.
+the grading package's ``gold_answer`` (lema/grading/extract.py).
 Any malformed row raises :class:`DataError` naming the file and line (or the problem file).
 A MATH solution whose last box is empty (``\\boxed{}``: two rows of the MATH train split)
 is kept with a null ``gold`` and a warning naming the row — later stages drop such rows.

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from lema.errors import ConfigError, DataError
+from lema.errors import DataError
 from lema.evaluation.metrics import DEFAULT_TIMEOUT_S, compute_metrics, grade_frame
 from lema.formats import cot_prompt
 from lema.io import write_json, write_parquet
@@ -33,65 +33,6 @@ from lema.tables import COMPLETION, GOLD, ID, LEVEL, QUESTION, SUBJECT, read_tab
 STOP = ["\nQuestion:"]
 # New tokens per completion unless the command says otherwise.
 DEFAULT_MAX_TOKENS = {"gsm8k": 512, "math": 768}
-
-
-def decode_spec(
-    config: dict[str, Any],
-    task: str,
-    backbone: str,
-    mix: str,
-    model_path: str | None = None,
-    *,
-    adapter: str | None = None,
-) -> dict[str, Any]:
-    """The model spec (for lema.models.generate) decoding ``task`` with ``backbone`` + ``mix``.
-
-    ``model_path`` overrides the backbone's model (the folder of a tiny backbone built by the
-    graph); ``adapter`` is the mix's adapter folder, loaded by the ``hf`` backend (required
-    for every mix but ``base``; lema.workflow.paths.adapter_folder in the rules). With
-    ``evaluation.backend: openai`` the served model name is the backbone's ``served_name``
-    for mix ``base`` (else its model id), and ``{backbone}-{task}-{mix}``
-    (``evaluation.served_name`` pattern) for an adapter.
-    """
-    if backbone not in config["backbones"]:
-        raise ConfigError(f"backbone '{backbone}' is not defined under 'backbones'")
-    ev = config["evaluation"]
-    bb = config["backbones"][backbone]
-    model = model_path or bb.get("model")
-    if not model:
-        raise ConfigError(f"backbone '{backbone}': no model to evaluate (set 'model' or 'tiny')")
-    if ev["backend"] == "openai":
-        if not ev.get("base_url"):
-            raise ConfigError(
-                "config key 'evaluation.base_url': required when evaluation.backend is 'openai'"
-            )
-        served = (
-            model
-            if mix == "base"
-            else ev["served_name"].format(backbone=backbone, task=task, mix=mix)
-        )
-        return {
-            "name": f"{backbone}/{mix}",
-            "backend": "openai",
-            "model": served,
-            "chat": False,
-            "base_url": ev["base_url"],
-            "api_key_env": ev["api_key_env"],
-            "concurrency": ev["concurrency"],
-        }
-    spec: dict[str, Any] = {
-        "name": f"{backbone}/{mix}",
-        "backend": "hf",
-        "model": model,
-        "chat": False,
-        "batch_size": ev["batch_size"],
-        "dtype": ev.get("dtype", "auto"),
-    }
-    if mix != "base":
-        if not adapter:
-            raise ConfigError(f"decoding {backbone}/{mix} with the hf backend needs its adapter")
-        spec["adapter"] = adapter
-    return spec
 
 
 def load_test(path: str | Path, limit: int | None = None) -> pl.DataFrame:

@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from lema.config.access import TINY_DEFAULTS
 from lema.errors import DataError, LemaError
 from lema.io import read_jsonl, write_jsonl
 from lema.models.calls import parse_spec
@@ -215,3 +216,63 @@ if __name__ == "__main__":  # pragma: no cover
     from lema.cli import main
 
     sys.exit(main(["generate", *sys.argv[1:]]))
+
+
+# `lema tiny-model`
+def add_tiny_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "inputs", nargs="+", help="text for the tokenizer: .parquet, .jsonl or text files"
+    )
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--hidden-size", type=int, default=TINY_DEFAULTS["hidden_size"])
+    p.add_argument("--layers", type=int, default=TINY_DEFAULTS["layers"])
+    p.add_argument("--heads", type=int, default=TINY_DEFAULTS["heads"])
+    p.add_argument("--vocab-size", type=int, default=TINY_DEFAULTS["vocab_size"])
+    p.add_argument("--seed", type=int, default=TINY_DEFAULTS["seed"])
+    p.add_argument(
+        "--warmup",
+        action="append",
+        default=[],
+        metavar="TABLE",
+        help="a raw table (`lema data` Parquet) whose gold solutions warm the model up "
+        "(repeat for several)",
+    )
+    p.add_argument(
+        "--warmup-steps", type=int, default=TINY_DEFAULTS["warmup_steps"], help="0: no warm-up"
+    )
+    p.add_argument(
+        "--warmup-rows",
+        type=int,
+        default=TINY_DEFAULTS["warmup_rows"],
+        help="rows of each warm-up table to use",
+    )
+
+
+def run_tiny_model(args: argparse.Namespace) -> int:
+    from lema.models.tiny import (
+        WARMUP_MAX_CHARS,
+        build_tiny_model,
+        texts_from_files,
+        warmup_texts,
+    )
+
+    if args.warmup_steps < 0 or args.warmup_rows < 1:
+        raise LemaError("tiny model: --warmup-steps must be >= 0 and --warmup-rows >= 1")
+    if args.warmup_steps and not args.warmup:
+        raise LemaError("tiny model: --warmup-steps needs --warmup TABLE [TABLE ...]")
+    texts = (
+        warmup_texts(args.warmup, args.warmup_rows, WARMUP_MAX_CHARS) if args.warmup_steps else None
+    )
+    out = build_tiny_model(
+        args.out,
+        texts_from_files(args.inputs),
+        hidden_size=args.hidden_size,
+        layers=args.layers,
+        heads=args.heads,
+        vocab_size=args.vocab_size,
+        seed=args.seed,
+        warmup_texts=texts,
+        warmup_steps=args.warmup_steps,
+    )
+    print(f"lema tiny-model: wrote {out}", flush=True)
+    return 0

@@ -18,7 +18,6 @@ after a few-shot prompt as well as after a bare question. It still solves next t
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,15 +31,6 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-DEFAULTS = {
-    "hidden_size": 64,
-    "layers": 2,
-    "heads": 4,
-    "vocab_size": 2000,
-    "seed": 0,
-    "warmup_steps": 0,
-    "warmup_rows": 256,
-}
 WARMUP_LR = 3e-3
 WARMUP_BATCH = 8
 WARMUP_SEQ_TOKENS = 256
@@ -257,60 +247,3 @@ def warm_up(
         "loss_last": round(sum(tail) / len(tail), 4),
         "seconds": round(time.monotonic() - begin, 1),
     }
-
-
-def tiny_settings(tiny: bool | dict[str, Any] | None) -> dict[str, Any]:
-    """The settings of a config `tiny:` entry, defaults filled in."""
-    return {**DEFAULTS, **(tiny if isinstance(tiny, dict) else {})}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "inputs", nargs="+", help="text for the tokenizer: .parquet, .jsonl or text files"
-    )
-    p.add_argument("--out", required=True, help="model folder to write")
-    p.add_argument("--hidden-size", type=int, default=DEFAULTS["hidden_size"])
-    p.add_argument("--layers", type=int, default=DEFAULTS["layers"])
-    p.add_argument("--heads", type=int, default=DEFAULTS["heads"])
-    p.add_argument("--vocab-size", type=int, default=DEFAULTS["vocab_size"])
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument(
-        "--warmup",
-        action="append",
-        default=[],
-        metavar="TABLE",
-        help="a raw table (`lema data` Parquet) whose gold solutions warm the model up "
-        "(repeat for several)",
-    )
-    p.add_argument(
-        "--warmup-steps", type=int, default=DEFAULTS["warmup_steps"], help="0: no warm-up"
-    )
-    p.add_argument(
-        "--warmup-rows",
-        type=int,
-        default=DEFAULTS["warmup_rows"],
-        help="rows of each warm-up table to use",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.warmup_steps < 0 or args.warmup_rows < 1:
-        raise LemaError("tiny model: --warmup-steps must be >= 0 and --warmup-rows >= 1")
-    if args.warmup_steps and not args.warmup:
-        raise LemaError("tiny model: --warmup-steps needs --warmup TABLE [TABLE ...]")
-    texts = (
-        warmup_texts(args.warmup, args.warmup_rows, WARMUP_MAX_CHARS) if args.warmup_steps else None
-    )
-    out = build_tiny_model(
-        args.out,
-        texts_from_files(args.inputs),
-        hidden_size=args.hidden_size,
-        layers=args.layers,
-        heads=args.heads,
-        vocab_size=args.vocab_size,
-        seed=args.seed,
-        warmup_texts=texts,
-        warmup_steps=args.warmup_steps,
-    )
-    print(f"lema tiny-model: wrote {out}", flush=True)
-    return 0

@@ -97,3 +97,25 @@ def _default_checkpoints(task: str, backbone: str, mix: Path) -> str:
     from lema.workflow.paths import checkpoints_folder
 
     return checkpoints_folder(task, backbone, mix.stem)
+
+
+# `lema merge`
+def add_merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adapter", required=True, help="adapter folder written by `lema train`")
+    parser.add_argument("--out", required=True, help="folder for the merged model")
+    parser.add_argument(
+        "--model", help="base model (default: the `model` recorded in the adapter's settings.json)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        default="auto",
+        help="weights dtype of the merged model (auto: bfloat16 on CUDA, float32 elsewhere)",
+    )
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from lema.training.merge import merge
+
+    merge(Path(args.adapter), Path(args.out), model=args.model, dtype=args.dtype)
+    return 0

@@ -8,7 +8,6 @@ base model's tokenizer are written into a temporary folder beside ``--out`` and 
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -17,25 +16,6 @@ from typing import Any
 from lema.errors import ConfigError, DataError
 from lema.io import atomic_folder
 from lema.training.adapter import ADAPTER_CONFIG_FILE, SETTINGS_FILE
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", required=True, help="adapter folder written by `lema train`")
-    parser.add_argument("--out", required=True, help="folder for the merged model")
-    parser.add_argument(
-        "--model", help="base model (default: the `model` recorded in the adapter's settings.json)"
-    )
-    parser.add_argument(
-        "--dtype",
-        choices=["auto", "float32", "bfloat16", "float16"],
-        default="auto",
-        help="weights dtype of the merged model (auto: bfloat16 on CUDA, float32 elsewhere)",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    merge(Path(args.adapter), Path(args.out), model=args.model, dtype=args.dtype)
-    return 0
 
 
 def merge(adapter: Path, out: Path, model: str | None = None, dtype: str = "auto") -> Path:

@@ -120,7 +120,7 @@ def tiny_model_names(config: dict[str, Any]) -> list[str]:
 
 def tiny_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
     """The `tiny:` settings of the entry called ``name``, defaults filled in."""
-    from lema.models.tiny import tiny_settings as settings
+    from lema.config import tiny_settings as settings
 
     entry = config.get("models", {}).get(name) or config.get("backbones", {}).get(name) or {}
     return settings(entry.get("tiny"))
@@ -224,7 +224,7 @@ def train_settings_json(config: dict[str, Any], name: str, task: str) -> str:
 
 def predict_spec_json(config: dict[str, Any], task: str, name: str, mix: str) -> str:
     """The decoding model spec as canonical JSON (a param: a change re-decodes)."""
-    from lema.evaluation.predict import decode_spec
+    from lema.config import decode_spec
 
     adapter = None if mix == "base" else paths.adapter_folder(task, name, mix)
     spec = decode_spec(config, task, name, mix, base_model(config, name), adapter=adapter)
