@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # the slice of real GSM8K that ships with lema: it travels to a GPU machine with the tree
-DATA = ROOT / "lema" / "embedded_data" / "gsm8k" / "train.jsonl"
+DATA = ROOT / "lema" / "data" / "embedded" / "gsm8k" / "train.jsonl"
 SHAPES = {
     "tiny": {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 4, "inter": 128, "vocab": 2000},
     "small": {"hidden": 512, "layers": 8, "heads": 8, "kv_heads": 8, "inter": 1376, "vocab": 8000},
