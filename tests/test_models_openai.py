@@ -49,8 +49,13 @@ def test_fault_injection_every_id_answered_once(openai_server, tmp_path):
     assert set(s["faults"]) == {"429", "500", "malformed", "slow", "drop"}
     assert s["keys_answered"] == 200 and s["max_answers_per_key"] == 1
     assert s["answered"] == 200
-    # retries bounded and all accounted for
-    assert stats.requests_sent == s["requests"] == 200 + stats.retries
+    # retries bounded and all accounted for: every attempt is one request or one retry; the
+    # server saw at most those, and an attempt it never saw (the client's 0.4 s deadline ran
+    # out before the request reached the handler, which happens on a loaded machine) was
+    # recorded by the client as a timeout or a connection fault
+    assert stats.requests_sent == 200 + stats.retries
+    unseen = stats.requests_sent - s["requests"]
+    assert 0 <= unseen <= stats.faults.get("timeout", 0) + stats.faults.get("connection", 0)
     assert max(server.attempts.values()) <= 13
     assert stats.completion_tokens == s["completion_tokens"]
 
