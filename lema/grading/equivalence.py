@@ -243,18 +243,21 @@ def _shape_equal(pred: str, gold: str) -> bool | None:
     pb, gb = base_number(pred), base_number(gold)
     if pb is not None and gb is not None:
         return _base_value(pb) == _base_value(gb)
-    dc = DECIMAL_COMMA_RE.match(pred.strip().strip("$").strip())
-    if dc:
+    dec = decimal_comma(pred)
+    if dec is not None:
         gn = parse_number(normalize_math(gold))
         if gn is not None:
-            sign, whole, frac = (
-                dc.group(1) or dc.group(4) or "",
-                dc.group(2) or dc.group(5),
-                dc.group(3) or dc.group(6),
-            )
-            dec = f"{sign}{whole}.{frac}"
             return numbers_equal(Fraction(dec), gn, dec, normalize_math(gold))
     return None
+
+
+def decimal_comma(s: str) -> str | None:
+    """``3,75`` as ``3.75`` when the comma cannot be a thousands separator; None otherwise."""
+    dc = DECIMAL_COMMA_RE.match(s.strip().strip("$").strip())
+    if dc is None:
+        return None
+    sign, whole = dc.group(1) or dc.group(4) or "", dc.group(2) or dc.group(5)
+    return f"{sign}{whole}.{dc.group(3) or dc.group(6)}"
 
 
 def _base_value(b: tuple[str, int]) -> int | tuple[str, int]:
@@ -428,7 +431,9 @@ def equivalent(pred: str | None, gold: str | None, task: str) -> bool:
     if not pred.strip() or not gold.strip():
         return False
     if task == "gsm8k":
-        pv, gv = _gsm8k_value(pred), _gsm8k_value(gold)
+        dec = decimal_comma(clean_number_text(pred))
+        pv = Fraction(dec) if dec is not None else _gsm8k_value(pred)
+        gv = _gsm8k_value(gold)
         if pv is None or gv is None:
             return False
         return numbers_equal(pv, gv, clean_number_text(pred), clean_number_text(gold))
