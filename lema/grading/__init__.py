@@ -4,7 +4,8 @@ and batch grading.
 Modules, in the order an answer goes through them:
 
 - :mod:`lema.grading.extract`: completion text -> answer string (``extract_answer``), and the
-  datasets' gold-answer conventions (``gold_answer``, ``last_boxed``);
+  datasets' gold-answer conventions (``gold_answer``, ``last_boxed``), and the answer of a gold
+  given as a whole solution (``gold_value``, applied by ``equivalent``);
 - :mod:`lema.grading.normalise`: numbers, units, canonical MATH strings (``normalize_math``);
 - :mod:`lema.grading.equivalence`: structure and scalar comparison, ``equivalent``, ``grade``;
 - :mod:`lema.grading.pool`: the sympy worker processes with a hard per-call deadline
@@ -18,7 +19,7 @@ Callers import from ``lema.grading``; the submodules are for tests and the grade
 
 from lema.grading.batch import GRADER, Graded, default_workers, grade_batch
 from lema.grading.equivalence import equivalent, grade
-from lema.grading.extract import TASKS, extract_answer, gold_answer
+from lema.grading.extract import TASKS, extract_answer, gold_answer, gold_value
 from lema.grading.normalise import normalize_math
 from lema.grading.pool import SYMPY_TIMEOUT_S, shutdown
 
@@ -31,6 +32,7 @@ __all__ = [
     "equivalent",
     "extract_answer",
     "gold_answer",
+    "gold_value",
     "grade",
     "grade_batch",
     "normalize_math",

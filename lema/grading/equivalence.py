@@ -24,17 +24,30 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 
-from lema.grading.extract import check_task, clean_number_text, extract_answer, number_in_span
+from lema.grading.extract import (
+    check_task,
+    clean_number_text,
+    extract_answer,
+    gold_value,
+    number_in_span,
+)
 from lema.grading.latex import outer_pair_closes_at_end, split_top
 from lema.grading.normalise import (
+    DECIMAL_COMMA_RE,
     MC_LEAD_RE,
     MC_RE,
+    assigned_variable,
+    base_number,
     compare_key,
+    equation_text,
     is_text_answer,
     normalize_math,
     numbers_equal,
+    parse_complex,
     parse_number,
+    parse_time,
     text_key,
+    times_equal,
     to_fraction,
 )
 from lema.grading.pool import bounded_sympy_equal
@@ -205,10 +218,70 @@ def _ineq_to_intervals(s: str) -> str | None:
 Scalar = Callable[[str, str], Tri]  # compares two elements of answers
 
 
-def math_equal(pred: str, gold: str, scalar: Scalar) -> Tri:
-    """Structural comparison of two MATH answers; ``scalar`` compares elements."""
+def equation_pair(pred: str, gold: str) -> tuple[str, str] | None:
+    """Both answers as equations of a curve, when they are to be compared as such
+    (``y = 2x + 1`` and ``2x - y + 1 = 0``); None when at least one is no equation, or both
+    assign a variable (then their values are compared: ``y = 2x+1``, ``y = 1+2x``; ``x=2``,
+    ``y=2``)."""
+    if "=" not in pred or "=" not in gold:
+        return None
+    pe, ge = equation_text(pred), equation_text(gold)
+    if pe is None or ge is None:
+        return None
+    if assigned_variable(pe) is not None and assigned_variable(ge) is not None:
+        return None
+    return pe, ge
+
+
+def _shape_equal(pred: str, gold: str) -> bool | None:
+    """Answer shapes decided before normalisation (None: not one of them): clock times
+    (a.m. is not p.m.), numbers in a base (``1011_2`` is not ``1011_3``), a predicted decimal
+    comma against a numeric gold (``3,75`` for ``3.75``)."""
+    pt, gt = parse_time(pred), parse_time(gold)
+    if pt is not None and gt is not None:
+        return times_equal(pt, gt)
+    pb, gb = base_number(pred), base_number(gold)
+    if pb is not None and gb is not None:
+        return _base_value(pb) == _base_value(gb)
+    dec = decimal_comma(pred)
+    if dec is not None:
+        gn = parse_number(normalize_math(gold))
+        if gn is not None:
+            return numbers_equal(Fraction(dec), gn, dec, normalize_math(gold))
+    return None
+
+
+def decimal_comma(s: str) -> str | None:
+    """``3,75`` as ``3.75`` when the comma cannot be a thousands separator; None otherwise."""
+    dc = DECIMAL_COMMA_RE.match(s.strip().strip("$").strip())
+    if dc is None:
+        return None
+    sign, whole = dc.group(1) or dc.group(4) or "", dc.group(2) or dc.group(5)
+    return f"{sign}{whole}.{dc.group(3) or dc.group(6)}"
+
+
+def _base_value(b: tuple[str, int]) -> int | tuple[str, int]:
+    """The value of digits in a base (the pair itself when they are no valid numeral)."""
+    digits, base = b
+    try:
+        return int(digits, base) if 2 <= base <= 36 else b
+    except ValueError:
+        return b
+
+
+def math_equal(pred: str, gold: str, scalar: Scalar, equations: Scalar | None = None) -> Tri:
+    """Structural comparison of two MATH answers; ``scalar`` compares elements, ``equations``
+    two equations of a curve (``equation_pair``; None: equal only as strings)."""
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return compare_key(pred) == compare_key(gold)
+    shape = _shape_equal(pred, gold)
+    if shape is not None:
+        return shape
+    eqs = equation_pair(pred, gold)
+    if eqs is not None:
+        if compare_key(eqs[0]) == compare_key(eqs[1]):
+            return True
+        return equations(*eqs) if equations is not None else None
     p, g = normalize_math(pred), normalize_math(gold)
     if not p or not g:
         return False
@@ -326,6 +399,11 @@ def scalar_fast(p: str, g: str) -> Tri:
     pn, gn = parse_number(p), parse_number(g)
     if pn is not None and gn is not None:
         return numbers_equal(pn, gn, p, g)
+    if "i" in p or "i" in g:  # complex numbers in any arrangement: 0.5+0.25i, \frac{2+i}{4}
+        pc, gc = parse_complex(p), parse_complex(g)
+        if pc is not None and gc is not None:
+            pd, gd = ("0.1" if "." in p else ""), ("0.1" if "." in g else "")
+            return numbers_equal(pc[0], gc[0], pd, gd) and numbers_equal(pc[1], gc[1], pd, gd)
     m = MC_RE.match(p), MC_RE.match(g)
     if m[0] and m[1]:
         return m[0].group(1).upper() == m[1].group(1).upper()
@@ -344,22 +422,26 @@ def _gsm8k_value(s: str) -> Fraction | None:
 
 
 def equivalent(pred: str | None, gold: str | None, task: str) -> bool:
-    """Whether answer ``pred`` equals gold answer ``gold`` (both extracted answers)."""
+    """Whether answer ``pred`` equals gold answer ``gold`` (both extracted answers; a gold
+    given as a whole solution is read first, ``lema.grading.extract.gold_value``)."""
     task = check_task(task)
     if pred is None or gold is None:
         return False
-    pred, gold = str(pred), str(gold)
+    pred, gold = str(pred), gold_value(str(gold), task)
     if not pred.strip() or not gold.strip():
         return False
     if task == "gsm8k":
-        pv, gv = _gsm8k_value(pred), _gsm8k_value(gold)
+        dec = decimal_comma(clean_number_text(pred))
+        pv = Fraction(dec) if dec is not None else _gsm8k_value(pred)
+        gv = _gsm8k_value(gold)
         if pv is None or gv is None:
             return False
         return numbers_equal(pv, gv, clean_number_text(pred), clean_number_text(gold))
     r = math_equal(pred, gold, scalar_fast)
     if r is not None:
         return r
-    p, g = normalize_math(pred), normalize_math(gold)
+    eqs = equation_pair(pred, gold)  # the worker compares them as equations again
+    p, g = eqs if eqs is not None else (normalize_math(pred), normalize_math(gold))
     if len(p) > MAX_SYMPY_CHARS or len(g) > MAX_SYMPY_CHARS:
         return False
     return bounded_sympy_equal(p, g)

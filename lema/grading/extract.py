@@ -349,18 +349,53 @@ def extract_answer(completion: str | None, task: str) -> str | None:
             ans = _clean_math_span(span)
             if ans:
                 return ans
+    bare = _bare_answer(text)
+    if bare is not None:
+        if task == "gsm8k":
+            return number_in_span(_join_spaced_thousands(bare))
+        return _clean_math_span(bare)
     if task == "gsm8k":
         return _last_number(text)
     return _math_fallback(text)
 
 
-_PROSE_IS_RE = re.compile(r"^(?:[A-Za-z',]+\s+){1,8}(?:is|are|equals|=)\s+(?P<ans>[^\s].*)$")
+#: longest completion read as a bare answer ("3/4", "5\\sqrt{2}", "(2,-7)", "2 500")
+MAX_BARE_CHARS = 80
+_SPACED_THOUSANDS_RE = re.compile(r"^\s*-?\d{1,3}(?: \d{3})+(?:\.\d+)?\s*$")
+
+
+def _bare_answer(text: str) -> str | None:
+    """``text`` itself when the whole completion is an answer rather than a solution: one short
+    line with at most two prose words (units, a name) and no sentence in it."""
+    t = re.sub(r"\\(?:boxed|fbox)\s*\{\s*\}", "", text).strip()
+    if not t or len(t) > MAX_BARE_CHARS or "\n" in t:
+        return None
+    # mathematics first: a number, a command or a one-letter variable ("x = 5"), units after
+    if not re.match(r"[\s$(\[{+\-.]*(?:\d|\\[a-zA-Z]|[a-zA-Z](?![a-zA-Z']))", t):
+        return None
+    if not re.search(r"\d|\\[a-zA-Z]", t):
+        return None
+    body = re.sub(r"\\[a-zA-Z]+", " ", t.rstrip("."))
+    words = re.findall(r"[A-Za-z]{2,}", body)
+    if len(words) > 2 or re.search(r"[.!?]\s+[A-Z]", t) or _looks_truncated(t):
+        return None
+    return t
+
+
+def _join_spaced_thousands(s: str) -> str:
+    """ "2 500" -> "2500" when the whole of ``s`` is one number grouped by spaces."""
+    return s.replace(" ", "") if _SPACED_THOUSANDS_RE.match(s) else s
+
+
+_PROSE_IS_RE = re.compile(
+    r"^(?:(?:[A-Za-z',]+|\$[^$]{1,30}\$)\s+){1,8}(?:is|are|equals|=)\s+(?P<ans>[^\s].*)$"
+)
 
 
 def _clean_math_span(span: str) -> str | None:
     s = span.strip()
     m = _PROSE_IS_RE.match(s)  # "The number of ways is 12" (after a "Final Answer" header)
-    if m:
+    if m and re.search(r"[A-Za-z]{2}", s[: m.start("ans")]):  # not "y = 2x+1"
         s = m.group("ans")
     s = _HOPE_RE.sub("", s).strip()
     s = s.strip("*").strip()
@@ -410,7 +445,34 @@ def _math_fallback(text: str) -> str | None:
         seg = parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else seg
         seg = re.sub(r"\\approx.*$", "", seg).strip()
         return seg.rstrip(".").strip() or None
-    return _last_number(last_para) or _last_number(text)
+    return _last_free_number(last_para)
+
+
+#: characters that make a number touching them part of a LaTeX or arithmetic expression
+_EXPR_BEFORE = set("\\{}^_/*+-=([,|!") | set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_EXPR_AFTER = set("\\{}^_/*+=)],|!") | set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _last_free_number(text: str) -> str | None:
+    """MATH's last resort: the last number of ``text`` when it stands alone, never one cut out
+    of an expression (``3/4``, ``5\\sqrt{2}``, ``(2,-7)``, ``2^{10}``); None otherwise."""
+    s = clean_number_text(text)
+    s = re.sub(r"(?im)\bstep\s*\d+\s*[:.)]|^[ \t#*]*\d+[.)][ \t]+(?=\S)", " ", s)
+    matches = list(NUM_RE.finditer(s))
+    if not matches:
+        return None
+    m = matches[-1]
+    before = s[: m.start()].rstrip()
+    after = s[m.end() :].lstrip()
+    if after[:1] == "." and after[1:2].isdigit():
+        return None
+    touch_before = m.start() > 0 and s[m.start() - 1] in _EXPR_BEFORE
+    touch_after = m.end() < len(s) and s[m.end()] in _EXPR_AFTER
+    op_before = before[-1:] in tuple("/*^_\\{=")
+    op_after = after[:1] in tuple("/*^_\\+-=") and after[:2] != "- "
+    if touch_before or touch_after or (op_before and before[-1:] != "=") or op_after:
+        return None
+    return m.group(0).replace(",", "")
 
 
 _TRUNCATED_END_RE = re.compile(
@@ -492,3 +554,26 @@ def gold_answer(solution: str, task: str) -> str | None:
             return None
         return solution.rsplit("####", 1)[1].strip().replace(",", "") or None
     return last_boxed(solution)
+
+
+#: a gold answer that is a whole solution rather than an answer: a box not at its start, a
+#: GSM8K "####" line, an answer statement
+_GOLD_SOLUTION_RE = re.compile(
+    r"####|.\\(?:boxed|fbox)(?![A-Za-z])|\banswer\s*(?:is\b|:)|\bfinal\s+answer\b", re.I | re.S
+)
+#: longest gold answer read as an answer as it stands (longer ones with prose are solutions)
+MAX_GOLD_ANSWER_CHARS = 120
+
+
+def gold_value(gold: str, task: str) -> str:
+    """The answer a gold string gives: ``gold`` itself when it is an answer (every gold of the
+    raw tables), else, for a whole solution (users' ``lema eval`` files, other benchmarks), the
+    dataset convention (``gold_answer``: after "####", the last box) or what ``extract_answer``
+    reads in it; ``gold`` unchanged when neither finds anything."""
+    task = check_task(task)
+    long_prose = len(gold) > MAX_GOLD_ANSWER_CHARS and len(re.findall(r"[A-Za-z]{3,}", gold)) > 8
+    if not long_prose and not _GOLD_SOLUTION_RE.search(gold):
+        return gold
+    if task == "math" and re.match(r"\s*\$?\s*\\(?:boxed|fbox)", gold) and not long_prose:
+        return gold  # "\boxed{5}": normalisation unwraps it
+    return gold_answer(gold, task) or extract_answer(gold, task) or gold

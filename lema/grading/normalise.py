@@ -35,12 +35,20 @@ _FRAC_RE = re.compile(r"^(-)?\\frac\{(-?\s*[\d.]+)\}\{(-?\s*[\d.]+)\}$")
 _MIXED_RE = re.compile(r"^(-)?(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
 _SLASH_RE = re.compile(r"^(-)?\(?(-?[\d.]+)\)?\s*/\s*\(?(-?[\d.]+)\)?$")
 _MIXED_SLASH_RE = re.compile(r"^(-)?(\d+)\s+(\d+)/(\d+)$")
+_SPACED_RE = re.compile(r"-?\s*\d{1,3}(?: \d{3})+(?:\.\d+)?")
+#: a decimal comma no thousands separator can be mistaken for: "3,75", "0,5", "2,1234"
+DECIMAL_COMMA_RE = re.compile(r"^(-?)(\d+),(\d{1,2}|\d{4,})$|^(-?)(0),(\d+)$")
 
 
 def parse_number(s: str) -> Fraction | None:
     """An exact number from a plain numeric answer: -3, 1,000, 2.50, .5, 3/4, \\frac{3}{4},
     -\\frac34 (after normalisation), 2\\frac{1}{2} (mixed number = 5/2). None otherwise."""
-    s = s.strip().replace(" ", "") if re.fullmatch(r"[-\d., ]+", s.strip()) else s.strip()
+    s = s.strip()
+    if re.fullmatch(r"[-\d., ]+", s):
+        # spaces group thousands ("12 000") or follow a sign or comma; "1 2" is not a number
+        if re.search(r"\d \d", s) and not _SPACED_RE.fullmatch(s):
+            return None
+        s = s.replace(" ", "")
     if not s or len(s) > 60:
         return None
     if re.fullmatch(r"-?" + NUM_BODY, s):
@@ -84,18 +92,29 @@ def _is_decimal_text(s: str) -> bool:
     return bool(re.fullmatch(r"[-+]?\d*\.\d+", s.strip().replace(",", "")))
 
 
+def _terminates(v: Fraction) -> bool:
+    """Whether ``v`` has a finite decimal expansion (its denominator is 2^a 5^b)."""
+    d = v.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
 def numbers_equal(a: Fraction, b: Fraction, a_text: str = "", b_text: str = "") -> bool:
-    """Exact equality; when one side is written as a decimal, equality to 1e-6 relative
-    (so 0.3333333 matches 1/3 but 0.33 does not)."""
+    """Exact equality; a decimal approximates a value with no finite decimal expansion to 1e-6
+    relative (0.3333333 matches 1/3, 0.33 does not). Two finite decimals are compared exactly:
+    ``0.00041`` and ``.000412`` differ however small the numbers."""
     if a == b:
         return True
-    if _is_decimal_text(a_text) or _is_decimal_text(b_text):
-        return abs(a - b) <= Fraction(1, 10**6) * max(1, abs(a), abs(b))
+    for dec, dec_text, other in ((a, a_text, b), (b, b_text, a)):
+        if _is_decimal_text(dec_text) and not _terminates(other):
+            return abs(dec - other) <= Fraction(1, 10**6) * max(abs(dec), abs(other))
     return False
 
 
 _TEXTCMD_RE = re.compile(
-    r"\\(?:text|textbf|textit|textrm|textsf|texttt|mbox|mathrm|mathbf|"
+    r"\\(?:text|textnormal|textbf|textit|textrm|textsf|texttt|mbox|mathrm|mathbf|"
     r"mathit|mathsf|mathtt|mathnormal|operatorname|hbox|emph)\s*\{"
 )
 
@@ -220,11 +239,17 @@ def _plain_latex(s: str) -> str:
     s = _SPACING_RE.sub(" ", s)
     s = re.sub(r"(?<!\\)\\ ", " ", s).replace("~", " ")
     s = re.sub(r"\\[dtc]frac", r"\\frac", s)
-    s = s.replace("\\mbox", "\\text").replace("\\lbrace", "\\{").replace("\\rbrace", "\\}")
+    s = (
+        s.replace("\\mbox", "\\text")
+        .replace("\\textnormal", "\\text")
+        .replace("\\lbrace", "\\{")
+        .replace("\\rbrace", "\\}")
+    )
     s = s.replace("\\lbrack", "[").replace("\\rbrack", "]")
     s = s.replace("\\langle", "(").replace("\\rangle", ")")
     s = _DEGREE_RE.sub("", s)
-    s = re.sub(r"\\?%|\\text\{\s*percent\s*\}", "", s)
+    s = re.sub(r"\\?%|\\text(?:normal)?\{\s*(?:percent|per\s*cent|pct)\.?\s*\}", "", s)
+    s = re.sub(r"(?<=[\d}])\s*(?:percent|per\s+cent|pct)\b\.?", "", s, flags=re.I)
     s = re.sub(r"\\infin\b|\\infinity\b", r"\\infty", s)
     s = _REPEATING_RE.sub(_repeating_to_frac, s)  # 0.\overline{3} -> \frac{1}{3}
     if _ALL_REALS_RE.fullmatch(s.strip()):
@@ -276,9 +301,11 @@ def _canonical_value(s: str) -> str:
     subscripts, no ``x \\in``, a multiple-choice letter upper-cased, number words as digits."""
     # "\frac{1}{3} \approx 0.33": the exact value is the answer
     if "\\approx" in s and s.split("\\approx")[0].strip():
-        s = s.split("\\approx")[0]
+        head, tail = s.split("\\approx", 1)
+        # "x \approx 12": a variable before it, the value after
+        s = tail if re.fullmatch(r"\s*(?:[a-zA-Z]|\\[a-zA-Z]+)\s*", head) else head
     s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
-    if _THOUSANDS_RE.match(s.replace(" ", "")):
+    if _THOUSANDS_RE.match(s.replace(" ", "")) or _SPACED_RE.fullmatch(s):
         s = s.replace(",", "").replace(" ", "")
     # base subscripts: 2516_8, 2516_{8}
     s = re.sub(r"^(\w+)_\{?\d+\}?$", r"\1", s)
@@ -293,8 +320,9 @@ def _canonical_value(s: str) -> str:
 
 
 def compare_key(s: str) -> str:
-    """Comparison key: normalised and spaceless."""
-    return re.sub(r"\s+", "", s)
+    """Comparison key: normalised and spaceless; digits apart stay apart ("1 2" is not "12";
+    thousands grouped by spaces are joined by ``normalize_math``)."""
+    return re.sub(r"\s+", "", re.sub(r"(?<=\d)\s+(?=\d)", "\x00", s))
 
 
 _TEXT_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
@@ -348,4 +376,115 @@ def is_text_answer(s: str) -> bool:
 
 def text_key(s: str) -> str:
     """Comparison key of a word answer: lower case, no spaces or punctuation."""
+    s = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b", "", s)  # "May 3rd" is "May 3"
     return re.sub(r"[\s.,;:!'\"()\\{}]", "", s).lower()
+
+
+_TIME_RE = re.compile(r"^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?\s*(?P<ap>[ap])?(?(ap)\.?\s*m\.?|)$", re.I)
+
+
+def parse_time(s: str) -> tuple[int, int, str] | None:
+    """A clock time (hour, minute, 'am' / 'pm' / '') from ``3 p.m.``, ``3:00\\text{ p.m.}``,
+    ``15:30``; None when ``s`` is not one (a time has a colon or a.m./p.m.)."""
+    t = re.sub(r"\\[,;:!]|\\ |~|\$", "", s)
+    t = re.sub(r"\\(?:text|textnormal|mbox|mathrm)\s*\{([^{}]*)\}", r"\1", t)
+    m = _TIME_RE.match(re.sub(r"\s+", " ", t).strip())
+    if not m or not (m.group("m") or m.group("ap")):
+        return None
+    h, mi = int(m.group("h")), int(m.group("m") or 0)
+    ap = (m.group("ap") or "").lower()
+    if mi > 59 or h > (12 if ap else 24) or (ap and h == 0):
+        return None
+    return h, mi, (ap + "m" if ap else "")
+
+
+def times_equal(a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
+    """Two clock times: a.m. and p.m. differ; a time without them matches its 12- or 24-hour
+    reading ("4:30" is "4:30 p.m.", "16:30" is too)."""
+    if a[1] != b[1]:
+        return False
+
+    def h24(h: int, ap: str) -> int:
+        return h % 12 + (12 if ap == "pm" else 0)
+
+    if a[2] and b[2]:
+        return h24(a[0], a[2]) == h24(b[0], b[2])
+    if not a[2] and not b[2]:
+        return a[0] % 24 == b[0] % 24
+    plain, mer = (a, b) if not a[2] else (b, a)
+    return plain[0] in (mer[0], h24(mer[0], mer[2]))
+
+
+_BASE_RE = re.compile(r"^\s*\$?\s*(?:\\text\{)?([0-9A-Za-z]+)\}?_\s*\{?\s*(\d+)\s*\}?\s*\$?\s*$")
+
+
+def base_number(s: str) -> tuple[str, int] | None:
+    """(digits, base) of a number written with a base subscript (``1011_2``, ``1011_{2}``)."""
+    m = _BASE_RE.match(s)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+_EQ_SIGN_RE = re.compile(r"(?<![<>!\\])=(?!=)")
+
+
+def equation_text(s: str) -> str | None:
+    """``s`` as one plain equation with a variable (``2x - y + 1 = 0``, ``y = 2x+1``); None
+    for anything else (values, lists, relations, ``a = b = c``)."""
+    if len(s) > 300:
+        return None
+    t = _unwrapped(_plain_latex(s))
+    if len(_EQ_SIGN_RE.findall(t)) != 1 or re.search(r"[<>]|\\[lg]eq?\b|\\neq", t):
+        return None
+    bare = re.sub(r"\\[a-zA-Z]+", " ", t)
+    if len(split_top(t, ",;")) > 1 or not re.search(r"(?<![a-zA-Z])[a-zA-Z](?![a-zA-Z])", bare):
+        return None
+    lhs, rhs = _EQ_SIGN_RE.split(t)
+    return t.strip() if lhs.strip() and rhs.strip() else None
+
+
+def assigned_variable(eq: str) -> str | None:
+    """The variable an equation assigns (``y`` of ``y = 2x+1``), None when its left side is no
+    single variable."""
+    m = re.match(r"^\s*([a-zA-Z])\s*=", eq)
+    return m.group(1) if m else None
+
+
+def _complex_term(t: str) -> tuple[Fraction, Fraction] | None:
+    """One signless term of a complex number: ``3``, ``\\frac{1}{4}i``, ``2i``, ``i``,
+    ``\\frac{3i}{4}``, ``\\frac{i}{2}``."""
+    m = re.fullmatch(r"\\frac\{([^{}]*)i\}\{([^{}]+)\}", t)
+    if m:
+        num, den = parse_number(m.group(1) or "1"), parse_number(m.group(2))
+        return (Fraction(0), num / den) if num is not None and den else None
+    if t.endswith("i"):
+        c = parse_number(t[:-1]) if t[:-1] else Fraction(1)
+        return (Fraction(0), c) if c is not None else None
+    v = parse_number(t)
+    return (v, Fraction(0)) if v is not None else None
+
+
+def parse_complex(s: str) -> tuple[Fraction, Fraction] | None:
+    """(real, imaginary) of a complex number with rational parts written any common way:
+    ``0.5+0.25i``, ``\\frac12 + \\frac14 i``, ``\\frac{2+i}{4}``, ``i/4 + 1/2``; None when ``s``
+    has no ``i`` or anything else in it (other letters, radicals, powers)."""
+    t = re.sub(r"\s+|\\cdot|\*", "", s)
+    if "i" not in t or len(t) > 80 or re.search(r"[a-hj-zA-Z^_]", re.sub(r"\\[dt]?frac", "", t)):
+        return None
+    t = re.sub(r"\\[dt]frac", r"\\frac", t)
+    whole = re.fullmatch(r"\\frac\{([^{}]+)\}\{([^{}]+)\}|\(([^()]+)\)/([\d.]+)", t)
+    if whole and re.search(r"[+\-]", (whole.group(1) or whole.group(3))[1:]):
+        top = parse_complex(whole.group(1) or whole.group(3))
+        den = parse_number(whole.group(2) or whole.group(4))
+        return (top[0] / den, top[1] / den) if top is not None and den else None
+    t = re.sub(r"^([\d.]*)i/([\d.]+)", r"\\frac{\1i}{\2}", t)
+    t = re.sub(r"(?<=[+\-])([\d.]*)i/([\d.]+)", r"\\frac{\1i}{\2}", t)
+    re_, im = Fraction(0), Fraction(0)
+    for sign, term in re.findall(r"([+\-]?)((?:\\frac\{[^{}]*\}\{[^{}]*\}|[^+\-])+)", t):
+        v = _complex_term(term)
+        if v is None:
+            return None
+        k = -1 if sign == "-" else 1
+        re_, im = re_ + k * v[0], im + k * v[1]
+    if re.sub(r"([+\-]?)((?:\\frac\{[^{}]*\}\{[^{}]*\}|[^+\-])+)", "", t):
+        return None  # something left over: "++", a trailing sign
+    return re_, im

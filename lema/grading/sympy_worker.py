@@ -83,9 +83,30 @@ def scalar_full(p: str, g: str) -> bool:
     return sympy_equal(normalize_math(p), normalize_math(g))
 
 
+def _parsed(latex: str):
+    """The first sympy expression math-verify parses from ``latex`` (None: none)."""
+    parse, _verify, cfg = _math_verify()
+    got = [x for x in parse("\\boxed{" + latex + "}", extraction_config=cfg, parsing_timeout=None)]
+    got = [x for x in got if not isinstance(x, str)]
+    return got[0] if got else None
+
+
+def equations_equal(pred: str, gold: str) -> bool:
+    """Two equations ``L = R`` (``lema.grading.normalise.equation_text``) of the same curve:
+    ``L - R`` of one is a non-zero constant times that of the other."""
+    import sympy
+
+    sides = [e.split("=", 1) for e in (pred, gold)]
+    exprs = [_parsed(f"({lhs})-({rhs})") for lhs, rhs in sides]
+    if any(e is None or not getattr(e, "free_symbols", None) for e in exprs):
+        return False
+    ratio = sympy.simplify(exprs[0] / exprs[1])
+    return bool(ratio.is_number and ratio.is_finite and ratio != 0)
+
+
 def full_equal(pred: str, gold: str) -> bool:
     """Complete MATH comparison (structure, then sympy for what strings cannot decide)."""
-    r = math_equal(pred, gold, scalar_full)
+    r = math_equal(pred, gold, scalar_full, equations_equal)
     if r is None:
         r = sympy_equal(normalize_math(pred), normalize_math(gold))
     return bool(r)
