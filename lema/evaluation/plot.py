@@ -54,7 +54,8 @@ def _bar(
     ax: Any, x: float, width: float, r: dict[str, Any], ylim: float, label: str | None
 ) -> None:
     """One bar with its value and its 95 % interval (an error bar, when metrics.json has one):
-    the value inside the bar (rotated) when there is room, else just above the interval."""
+    the value inside the bar (rotated, below the interval) when there is room, else just above
+    the interval."""
     mix = r["mix"]
     value = float(r["pass@1"])
     ci = r.get("ci95")
@@ -72,8 +73,8 @@ def _bar(
     inside = value > 0.22 * ylim
     ax.annotate(
         f"{value:.1f}",
-        (x, value if inside or not ci else ci[1]),
-        xytext=(0, -3 if inside else 2),
+        (x, value if not ci else (min(value, ci[0]) if inside else max(value, ci[1]))),
+        xytext=(0, -3 if inside else 4),
         textcoords="offset points",
         ha="center",
         va="top" if inside else "bottom",
