@@ -18,7 +18,7 @@ Tables (one schema each):
 - the decontaminated training pool ``…/train/pool.parquet``: :data:`POOL_SCHEMA` (the
   JSONL mixes hold its :data:`MIX_COLUMNS`);
 - predictions ``…/eval/{backbone}/{mix}/predictions.parquet``: :data:`PREDICTION_COLUMNS`
-  first, then ``timed_out`` (any predictions file of the user's is read by
+  first, then ``timed_out`` and :data:`CORRECT_PAPER` (any predictions file of the user's is read by
   ``lema eval``).
 
 Tables written by earlier versions of lema named the gold answer differently;
@@ -65,6 +65,8 @@ PROMPT = "prompt"
 COMPLETION = "completion"
 EXTRACTED = "extracted"
 CORRECT = "correct"
+#: correct under the paper's own rule (lema.grading.paper_rule), beside ``correct``
+CORRECT_PAPER = "correct_paper"
 
 # --------------------------------------------------------------------------- schemas
 RAW_SCHEMA: dict[str, Any] = {

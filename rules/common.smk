@@ -340,6 +340,18 @@ def metrics_files():
     return [metrics_file(t, b, m) for t in TASKS for b in BACKBONES for m in EVAL_MIXES]
 
 
+def summary_inputs():
+    """What `lema summary` reads: every metrics.json and the predictions beside it (per-problem
+    outcomes for the paired tests)."""
+    return [
+        f
+        for t in TASKS
+        for b in BACKBONES
+        for m in EVAL_MIXES
+        for f in (metrics_file(t, b, m), predictions_table(t, b, m))
+    ]
+
+
 def report_plots():
     """The plot rule's outputs, tagged for the report."""
     captions = {"accuracy": "../report/accuracy.rst", "levels": "../report/levels.rst"}

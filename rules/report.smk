@@ -9,7 +9,7 @@ report: "../report/workflow.rst"
 
 rule summary:
     input:
-        metrics_files(),
+        summary_inputs(),  # metrics.json files and the predictions beside them
     output:
         csv=report(SUMMARY_CSV, caption="../report/summary.rst", category="1. Results",
                    labels={"name": "4. summary table (CSV)"}),

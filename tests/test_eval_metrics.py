@@ -87,18 +87,29 @@ def test_metrics_math_per_level_and_subject(tmp_path):
     assert m["pass@1"] == 50.0
     assert m["no_answer"] == 2 and m["no_answer_rate"] == 25.0
     assert m["timeouts"] == 0
+    # Wilson intervals (hand-computed: 1 of 2 -> 9.45-90.55 %, 2 of 2 -> 34.24-100 %)
     assert m["by_level"] == {
-        "1": {"n": 2, "correct": 2, "pass@1": 100.0, "no_answer_rate": 0.0},
-        "2": {"n": 2, "correct": 0, "pass@1": 0.0, "no_answer_rate": 50.0},
-        "3": {"n": 2, "correct": 1, "pass@1": 50.0, "no_answer_rate": 50.0},
-        "5": {"n": 2, "correct": 1, "pass@1": 50.0, "no_answer_rate": 0.0},
+        "1": {"n": 2, "correct": 2, "pass@1": 100.0, "ci95": [34.24, 100.0], "no_answer_rate": 0.0},
+        "2": {"n": 2, "correct": 0, "pass@1": 0.0, "ci95": [0.0, 65.76], "no_answer_rate": 50.0},
+        "3": {"n": 2, "correct": 1, "pass@1": 50.0, "ci95": [9.45, 90.55], "no_answer_rate": 50.0},
+        "5": {"n": 2, "correct": 1, "pass@1": 50.0, "ci95": [9.45, 90.55], "no_answer_rate": 0.0},
     }
     assert m["by_subject"]["Algebra"] == {
         "n": 3,
         "correct": 2,
         "pass@1": 66.67,
+        "ci95": [20.77, 93.85],
         "no_answer_rate": 0.0,
     }
+    # the overall interval and the paper's rule beside ours: m2 (boxed 0.5 vs \frac12) counts
+    # under both (the rule maps exactly "0.5" to \frac{1}{2}); m7 (\sqrt{8} = 2\sqrt{2}) only
+    # under ours; m6 ((1,2) vs (1, 2)) under both (spaces go)
+    assert m["ci95"] == [21.52, 78.48] and m["ci_method"] == "wilson"
+    assert m["correct_paper_rule"] == 3 and m["pass@1_paper_rule"] == 37.5
+    assert m["ci95_paper_rule"] == [13.68, 69.43]
+    assert "The answer is" in m["paper_rule"]
+    keys = list(m)
+    assert keys.index("pass@1") + 1 == keys.index("ci95")  # next to pass@1
     assert m["by_subject"]["Prealgebra"]["correct"] == 0
     assert m["by_subject"]["Number Theory"]["n"] == 3
 
@@ -146,8 +157,10 @@ def test_lema_eval_cli_on_jsonl_from_elsewhere(tmp_path, capsys):
         "subject",
     ]
     assert frame["correct"].to_list() == [True, True, False, False, True]
+    assert frame["correct_paper"].to_list() == [True, True, False, False, True]
+    assert m["pass@1_paper_rule"] == 60.0 and m["ci95"] == [23.07, 88.24]
     assert frame["extracted"][3] is None
-    assert "pass@1 60.00%" in capsys.readouterr().err
+    assert "pass@1 60.00%" in (err := capsys.readouterr().err) and "paper rule 60.00%" in err
 
 
 def test_regrading_reports_changed_rows(tmp_path):
@@ -171,7 +184,9 @@ def test_level_strings_and_missing_columns(tmp_path):
         }
     ).write_csv(path)
     m = evaluate_file(path, "math", workers=1)
-    assert m["by_level"] == {"4": {"n": 2, "correct": 1, "pass@1": 50.0, "no_answer_rate": 0.0}}
+    assert m["by_level"] == {
+        "4": {"n": 2, "correct": 1, "pass@1": 50.0, "ci95": [9.45, 90.55], "no_answer_rate": 0.0}
+    }
 
 
 def test_eval_errors_are_one_line(tmp_path, capsys):
@@ -223,6 +238,7 @@ def test_compute_metrics_empty():
     )
     m = compute_metrics(frame, task="gsm8k")
     assert (m["n"], m["pass@1"], m["no_answer_rate"]) == (0, 0.0, 0.0)
+    assert m["ci95"] is None and "pass@1_paper_rule" not in m  # no interval of nothing
 
 
 def test_eval_context():
@@ -302,10 +318,14 @@ def test_summary_table_with_paper_figures_and_deltas(tmp_path):
         "lema",
     ]
     md = to_markdown(frame)
+    # metrics without the paper rule and no predictions beside them: Wilson intervals from
+    # n and correct, no paper-rule cells, deltas without paired tests
     assert (
-        "| GSM8K | llama2-70b | lema | 100 | 83.0 | 1.0 | 83.5 (LLaMA-2-70B) "
-        "| -0.5 | +3.0 | +3.5 | +2.1 |" in md
+        "| GSM8K | llama2-70b | lema | 100 | 83.0 [74.5, 89.1] | – | 83.5 (LLaMA-2-70B) | – "
+        "| 1.0 | +3.0 | +3.5 | +2.1 |" in md
     )
+    assert (lema["pass_at_1_ci95_lo"], lema["pass_at_1_ci95_hi"]) == (74.45, 89.11)
+    assert lema["lema_minus_cot_p"] is None and lema["diff_vs_paper"] == -0.5
 
 
 def test_summary_cli_writes_csv_md_html(tmp_path):

@@ -91,6 +91,8 @@ def test_predict_through_an_openai_compatible_server(
     assert frame["id"].to_list() == ["t1", "t2", "t3", "t4"]
     assert frame["completion"].to_list() == [r[5] for r in TEST]
     assert frame["correct"].to_list() == [True, True, False, False]
+    # the paper's rule beside ours: 2.5 is not the string \frac{5}{2}
+    assert frame["correct_paper"].to_list() == [True, False, False, False]
     assert frame["extracted"].to_list()[:3] == ["5", "2.5", "2"] and frame["extracted"][3] is None
     assert frame["level"].to_list() == [1, 2, 3, 3]
     # plain-prompt completions, greedy, the served adapter's name as the model
@@ -100,6 +102,7 @@ def test_predict_through_an_openai_compatible_server(
     assert len(server.answered) == 4 and all(v == 1 for v in server.answered.values())
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["problems"] == 4 and stats["spec"]["base_url"] == server.url
+    assert (stats["pass@1"], stats["pass@1_paper_rule"]) == (50.0, 25.0)
     # a rerun is served from the response cache: nothing is sent again
     sent = len(seen)
     assert main(args) == 0
@@ -108,7 +111,14 @@ def test_predict_through_an_openai_compatible_server(
     assert main(["eval", str(out), "--task", "math", "--output", str(tmp_path / "m.json")]) == 0
     m = json.loads((tmp_path / "m.json").read_text())
     assert (m["n"], m["correct"], m["no_answer"], m["pass@1"]) == (4, 2, 1, 50.0)
-    assert m["by_level"]["3"] == {"n": 2, "correct": 0, "pass@1": 0.0, "no_answer_rate": 50.0}
+    assert m["by_level"]["3"] == {
+        "n": 2,
+        "correct": 0,
+        "pass@1": 0.0,
+        "ci95": [0.0, 65.76],
+        "no_answer_rate": 50.0,
+    }
+    assert (m["pass@1_paper_rule"], m["ci95"]) == (25.0, [15.0, 85.0])
     assert m["changed_by_regrading"] == 0
 
 

@@ -160,6 +160,7 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     line = (
         f"{task}: pass@1 {metrics['pass@1']:.2f}% ({metrics['correct']}/{metrics['n']}), "
+        f"paper rule {metrics['pass@1_paper_rule']:.2f}%, "
         f"no answer {metrics['no_answer_rate']:.2f}%"
     )
     if metrics.get("timeouts"):
@@ -170,7 +171,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- `lema summary`
 def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("metrics", nargs="*", help="metrics.json files (from lema eval)")
+    parser.add_argument(
+        "metrics",
+        nargs="*",
+        help="metrics.json files (from lema eval); .parquet files among them are the "
+        "predictions beside them (default: each folder's predictions.parquet), read for the "
+        "paired tests",
+    )
     parser.add_argument("--csv", default="results/summary.csv", help="CSV output")
     parser.add_argument("--md", default="results/summary.md", help="Markdown output")
     parser.add_argument("--html", default=None, help="also write an HTML table (for the report)")

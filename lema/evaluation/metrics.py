@@ -5,8 +5,14 @@ answer with :func:`lema.grading.grade_batch`, in worker processes with a hard pe
 bound: an item that does not finish in time is counted wrong (and as a timeout), its worker is
 killed, and grading goes on with the rest. Nothing a model wrote can hang the run.
 
-``compute_metrics`` turns a graded predictions table into pass@1, counts, the no-answer rate
-and per-level / per-subject breakdowns (MATH). `lema eval` does both for a predictions file
+Every row is also graded with the paper's own rule (:func:`lema.grading.paper_correct`: the
+text after the last "The answer is", string matching after normalisation on MATH, float
+equality on GSM8K), into ``correct_paper``.
+
+``compute_metrics`` turns a graded predictions table into pass@1 with its Wilson 95 %
+interval (``ci95``, ``ci_method``), the paper rule's pass@1 beside it
+(``pass@1_paper_rule``, ``ci95_paper_rule``), counts, the no-answer rate and per-level /
+per-subject breakdowns (MATH). `lema eval` does both for a predictions file
 made anywhere (a Parquet, JSONL or CSV file with at least ``completion`` and ``gold``
 columns): it re-grades every row from the completion text, so a changed grader never needs
 new decoding.
@@ -24,10 +30,12 @@ from typing import Any
 import polars as pl
 
 from lema.errors import DataError
-from lema.grading import GRADER, grade_batch
+from lema.evaluation.stats import CI_METHOD, wilson_interval
+from lema.grading import GRADER, PAPER_RULE, grade_batch, paper_correct
 from lema.io import write_json, write_parquet
 from lema.tables import (
     COMPLETION,
+    CORRECT_PAPER,
     GOLD,
     ID,
     LEVEL,
@@ -78,6 +86,7 @@ def _breakdown(frame: pl.DataFrame, column: str) -> dict[str, dict[str, Any]]:
             "n": v[0],
             "correct": v[1],
             "pass@1": _pct(v[1], v[0]),
+            "ci95": wilson_interval(v[1], v[0]),
             "no_answer_rate": _pct(v[2], v[0]),
         }
         for k, v in sorted(table.items(), key=lambda kv: order(kv[0]))
@@ -85,7 +94,8 @@ def _breakdown(frame: pl.DataFrame, column: str) -> dict[str, dict[str, Any]]:
 
 
 def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
-    """Metrics of a graded predictions table (columns ``extracted`` and ``correct``)."""
+    """Metrics of a graded predictions table (columns ``extracted`` and ``correct``; with
+    ``correct_paper``, the paper rule's figures too)."""
     n = frame.height
     correct = int(frame["correct"].fill_null(False).sum()) if n else 0
     no_answer = int(frame["extracted"].is_null().sum()) if n else 0
@@ -95,6 +105,22 @@ def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
             "n": n,
             "correct": correct,
             "pass@1": _pct(correct, n),
+            "ci95": wilson_interval(correct, n),
+            "ci_method": CI_METHOD,
+        }
+    )
+    if CORRECT_PAPER in frame.columns:
+        paper = int(frame[CORRECT_PAPER].fill_null(False).sum()) if n else 0
+        out.update(
+            {
+                "correct_paper_rule": paper,
+                "pass@1_paper_rule": _pct(paper, n),
+                "ci95_paper_rule": wilson_interval(paper, n),
+                "paper_rule": PAPER_RULE,
+            }
+        )
+    out.update(
+        {
             "no_answer": no_answer,
             "no_answer_rate": _pct(no_answer, n),
         }
@@ -173,14 +199,20 @@ def grade_frame(
     workers: int | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> pl.DataFrame:
-    """``frame`` with ``extracted``, ``correct`` and ``timed_out`` (re)computed from the text
-    (``workers`` grading processes, default the CPU count up to 8; ``timeout_s`` per item)."""
+    """``frame`` with ``extracted``, ``correct``, ``timed_out`` and ``correct_paper`` (the
+    paper's rule) (re)computed from the text (``workers`` grading processes, default the CPU
+    count up to 8; ``timeout_s`` per item)."""
     items = [(c, g, task) for c, g in zip(frame["completion"], frame["gold"], strict=True)]
     graded_items = grade_batch(items, workers=workers, timeout_s=timeout_s)
     graded = frame.with_columns(
         pl.Series("extracted", [g.pred for g in graded_items], dtype=pl.String),
         pl.Series("correct", [g.correct for g in graded_items], dtype=pl.Boolean),
         pl.Series("timed_out", [g.timed_out for g in graded_items], dtype=pl.Boolean),
+        pl.Series(
+            CORRECT_PAPER,
+            [paper_correct(c, g, task) for c, g, _ in items],
+            dtype=pl.Boolean,
+        ),
     )
     rest = [c for c in graded.columns if c not in PREDICTION_COLUMNS]
     return graded.select([*PREDICTION_COLUMNS, *rest])

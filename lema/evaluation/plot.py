@@ -1,7 +1,8 @@
 """Plots of the results (`lema plot`): PNG files drawn with matplotlib's Agg backend.
 
-- accuracy: one panel per task, pass@1 by backbone (groups) and mix (bars), the paper's
-  figure drawn as a marker above our bar where the backbone is one the paper fine-tuned;
+- accuracy: one panel per task, pass@1 by backbone (groups) and mix (bars) with its 95 %
+  interval as an error bar (metrics.json's ``ci95``, Wilson), the paper's figure drawn as a
+  marker above our bar where the backbone is one the paper fine-tuned;
 - levels (MATH): pass@1 by difficulty level 1–5, one line per backbone × mix.
 """
 
@@ -40,7 +41,7 @@ def _mixes(rows: list[dict[str, Any]]) -> list[str]:
 
 def _ylim(rows: list[dict[str, Any]], task: str) -> float:
     """The panel's y limit: room above the highest bar or paper figure, within 5-100 %."""
-    tops = [float(r["pass@1"]) for r in rows] + [
+    tops = [max(float(r["pass@1"]), *(r.get("ci95") or [0.0])) for r in rows] + [
         PAPER_FIGURES.get((paper_backbone(r["backbone"], r.get("model")), r["mix"]), {}).get(
             task, 0.0
         )
@@ -52,15 +53,28 @@ def _ylim(rows: list[dict[str, Any]], task: str) -> float:
 def _bar(
     ax: Any, x: float, width: float, r: dict[str, Any], ylim: float, label: str | None
 ) -> None:
-    """One bar with its value: inside the bar (rotated) when there is room, else just above."""
+    """One bar with its value and its 95 % interval (an error bar, when metrics.json has one):
+    the value inside the bar (rotated, below the interval) when there is room, else just above
+    the interval."""
     mix = r["mix"]
     value = float(r["pass@1"])
-    ax.bar(x, value, width * 0.92, color=MIX_COLORS.get(mix, "#6b7280"), label=label)
+    ci = r.get("ci95")
+    yerr = [[max(0.0, value - ci[0])], [max(0.0, ci[1] - value)]] if ci else None
+    ax.bar(
+        x,
+        value,
+        width * 0.92,
+        color=MIX_COLORS.get(mix, "#6b7280"),
+        label=label,
+        yerr=yerr,
+        capsize=2,
+        error_kw={"elinewidth": 0.8, "ecolor": "#374151"},
+    )
     inside = value > 0.22 * ylim
     ax.annotate(
         f"{value:.1f}",
-        (x, value),
-        xytext=(0, -3 if inside else 2),
+        (x, value if not ci else (min(value, ci[0]) if inside else max(value, ci[1]))),
+        xytext=(0, -3 if inside else 4),
         textcoords="offset points",
         ha="center",
         va="top" if inside else "bottom",
@@ -168,7 +182,7 @@ def plot_accuracy(metrics: list[dict[str, Any]], path: str | Path) -> None:
         backbones, ylim, paper_drawn = _bars(ax, rows, task, mixes, paper_drawn)
         _frame_panel(ax, rows, task, backbones, ylim)
     _figure_legend(fig, axes[0])
-    fig.suptitle("Greedy pass@1 by backbone and training mix")
+    fig.suptitle("Greedy pass@1 by backbone and training mix (error bars: 95% Wilson interval)")
     fig.tight_layout()
     _save(fig, path)
 

@@ -9,7 +9,7 @@ the adapter's served NAME). Every completion goes through the shared response ca
 rerun after a crash decodes only what is missing.
 
 The output has one row per problem: ``id, question, gold, completion, extracted, correct,
-level, subject`` (+ ``timed_out``), graded with :mod:`lema.grading` (see
+level, subject`` (+ ``timed_out``, ``correct_paper``), graded with :mod:`lema.grading` (see
 lema.evaluation.metrics). A
 ``predictions.stats.json`` beside it records the decoding settings, time and tokens.
 """
@@ -130,6 +130,7 @@ def predict(
                 else None,
                 "grade_seconds": round(grade_s, 2),
                 "pass@1": m["pass@1"],
+                "pass@1_paper_rule": m["pass@1_paper_rule"],
             },
         )
     return graded

@@ -1,22 +1,33 @@
 """The results table: `lema summary` → results/summary.csv and results/summary.md.
 
-One row per task × backbone × mix from the metrics.json files, with the paper's published
-pass@1 beside ours where the backbone is one the paper fine-tuned (matched on the backbone's
-model id, or its config name), and the LeMa-minus-CoT deltas (ours and the paper's) on each
-`lema` row. All figures are percentages.
+One row per task × backbone × mix from the metrics.json files: pass@1 with its Wilson 95 %
+interval, the paper rule's pass@1 (lema.grading.paper_rule) with its interval and the paper's
+published figure beside it where the backbone is one the paper fine-tuned (matched on the
+backbone's model id, or its config name), and on each `lema` row the LeMa − CoT and LeMa −
+CoT-matched deltas with a paired test on the same problems (paired bootstrap 95 % interval and
+McNemar's exact p, lema.evaluation.stats; the per-problem outcomes come from the predictions
+table beside each metrics.json), and the paper's delta. All figures are percentages.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from lema.errors import DataError
+from lema.evaluation.stats import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    paired_test,
+    wilson_interval,
+)
 from lema.io import read_json, write_text
+from lema.tables import CORRECT, ID
 
 # An et al. (2023), Table 1: pass@1 (%) of QLoRA fine-tuned 70B models.
 # (paper backbone, mix) -> {task: figure}
@@ -39,22 +50,37 @@ MIX_ORDER = ["base", "cot", "cot_matched", "lema"]
 TASK_ORDER = ["gsm8k", "math"]
 TASK_LABEL = {"gsm8k": "GSM8K", "math": "MATH"}
 
-COLUMNS = [
-    "task",
-    "backbone",
-    "mix",
-    "model",
-    "n",
-    "correct",
-    "pass_at_1",
-    "no_answer_rate",
-    "paper_backbone",
-    "paper_pass_at_1",
-    "diff_vs_paper",
-    "lema_minus_cot",
-    "lema_minus_cot_matched",
-    "paper_lema_minus_cot",
-]
+#: the deltas of a `lema` row: (reference mix, column)
+DELTAS = (("cot", "lema_minus_cot"), ("cot_matched", "lema_minus_cot_matched"))
+
+SCHEMA: dict[str, Any] = {
+    "task": pl.String,
+    "backbone": pl.String,
+    "mix": pl.String,
+    "model": pl.String,
+    "n": pl.Int64,
+    "correct": pl.Int64,
+    "pass_at_1": pl.Float64,
+    "pass_at_1_ci95_lo": pl.Float64,
+    "pass_at_1_ci95_hi": pl.Float64,
+    "correct_paper_rule": pl.Int64,
+    "pass_at_1_paper_rule": pl.Float64,
+    "pass_at_1_paper_rule_ci95_lo": pl.Float64,
+    "pass_at_1_paper_rule_ci95_hi": pl.Float64,
+    "paper_backbone": pl.String,
+    "paper_pass_at_1": pl.Float64,
+    "paper_rule_minus_paper": pl.Float64,
+    "no_answer_rate": pl.Float64,
+    "diff_vs_paper": pl.Float64,
+    **{
+        f"{col}{suffix}": pl.Float64
+        for _, col in DELTAS
+        for suffix in ("", "_ci95_lo", "_ci95_hi", "_p")
+    },
+    "paper_lema_minus_cot": pl.Float64,
+}
+COLUMNS = list(SCHEMA)
+PREDICTIONS_NAME = "predictions.parquet"
 
 
 def paper_backbone(backbone: str, model: str | None) -> str | None:
@@ -72,70 +98,134 @@ def _sort_key(row: dict[str, Any]) -> tuple:
     return (task, row["backbone"], mix, row["mix"])
 
 
-def build_summary(metrics_files: list[str | Path]) -> pl.DataFrame:
+def _outcomes(predictions: Path | None, m: dict[str, Any]) -> dict | None:
+    """Per-problem correctness (id -> bool) of a metrics file's predictions, or None (with a
+    note on stderr) when there are none or they are not the ones metrics.json was graded
+    from (other problems, or another grading: regrade them with `lema eval`)."""
+    if predictions is None or not predictions.exists():
+        return None
+    if not {ID, CORRECT} <= set(pl.read_parquet_schema(predictions)):
+        _warn(f"{predictions}: no {ID}/{CORRECT} columns; no paired tests for it")
+        return None
+    frame = pl.read_parquet(predictions, columns=[ID, CORRECT])
+    ids = frame[ID].cast(pl.String).to_list()
+    ok = frame[CORRECT].fill_null(False).to_list()
+    if len(set(ids)) != len(ids) or len(ids) != int(m["n"]) or sum(ok) != int(m["correct"]):
+        _warn(
+            f"{predictions}: {sum(ok)}/{len(ids)} correct, but {m['correct']}/{m['n']} in "
+            "metrics.json (graded differently): no paired tests for it; regrade both with "
+            f"`lema eval {predictions} --graded-output {predictions} -o METRICS`"
+        )
+        return None
+    return dict(zip(ids, ok, strict=True))
+
+
+def _warn(message: str) -> None:
+    print(f"lema summary: {message}", file=sys.stderr)
+
+
+def _split_files(files: list[str | Path]) -> tuple[list[Path], dict[Path, Path]]:
+    """metrics.json files, and the predictions named beside them (folder -> file)."""
+    metrics, predictions = [], {}
+    for f in map(Path, files):
+        if f.suffix == ".parquet":
+            predictions[f.parent] = f
+        else:
+            metrics.append(f)
+    return metrics, predictions
+
+
+def _row(m: dict[str, Any]) -> dict[str, Any]:
+    """One summary row from a metrics file (deltas filled in later)."""
+    pb = paper_backbone(m["backbone"], m.get("model"))
+    paper = PAPER_FIGURES.get((pb, m["mix"]), {}).get(m["task"]) if pb else None
+    n, correct = int(m["n"]), int(m["correct"])
+    ci = wilson_interval(correct, n) or [None, None]
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(
+        task=m["task"],
+        backbone=m["backbone"],
+        mix=m["mix"],
+        model=m.get("model"),
+        n=n,
+        correct=correct,
+        pass_at_1=float(m["pass@1"]),
+        pass_at_1_ci95_lo=ci[0],
+        pass_at_1_ci95_hi=ci[1],
+        no_answer_rate=float(m.get("no_answer_rate", 0.0)),
+        paper_backbone=pb,
+        paper_pass_at_1=paper,
+        diff_vs_paper=round(float(m["pass@1"]) - paper, 2) if paper is not None else None,
+    )
+    if "pass@1_paper_rule" in m:
+        k = int(m["correct_paper_rule"])
+        lo, hi = wilson_interval(k, n) or [None, None]
+        rule = float(m["pass@1_paper_rule"])
+        row.update(
+            correct_paper_rule=k,
+            pass_at_1_paper_rule=rule,
+            pass_at_1_paper_rule_ci95_lo=lo,
+            pass_at_1_paper_rule_ci95_hi=hi,
+            paper_rule_minus_paper=round(rule - paper, 2) if paper is not None else None,
+        )
+    return row
+
+
+def _paired(lema: dict | None, ref: dict | None, what: str) -> dict[str, Any] | None:
+    """The paired test of two runs' per-problem outcomes (None when either is missing or
+    they are not the same problems)."""
+    if lema is None or ref is None:
+        return None
+    if set(lema) != set(ref):
+        _warn(f"{what}: the two runs graded different problems; no paired test")
+        return None
+    ids = sorted(lema)
+    return paired_test([lema[i] for i in ids], [ref[i] for i in ids])
+
+
+def _fill_deltas(rows: list[dict[str, Any]], outcomes: dict[tuple, dict | None]) -> None:
+    by_key = {(r["task"], r["backbone"], r["mix"]): r for r in rows}
+    for r in rows:
+        if r["mix"] != "lema":
+            continue
+        key = (r["task"], r["backbone"], "lema")
+        for other, column in DELTAS:
+            ref_key = (r["task"], r["backbone"], other)
+            ref = by_key.get(ref_key)
+            if ref is None:
+                continue
+            r[column] = round(r["pass_at_1"] - ref["pass_at_1"], 2)
+            test = _paired(outcomes.get(key), outcomes.get(ref_key), "/".join(key[:2]))
+            if test is not None:
+                r[f"{column}_ci95_lo"], r[f"{column}_ci95_hi"] = test["ci95"]
+                r[f"{column}_p"] = test["p_mcnemar"]
+        figures = PAPER_FIGURES.get((r["paper_backbone"], "cot"), {})
+        lema_fig = PAPER_FIGURES.get((r["paper_backbone"], "lema"), {})
+        if r["task"] in figures and r["task"] in lema_fig:
+            r["paper_lema_minus_cot"] = round(lema_fig[r["task"]] - figures[r["task"]], 2)
+
+
+def build_summary(files: list[str | Path]) -> pl.DataFrame:
+    """The summary table of metrics.json files. Each one's per-problem outcomes are read from
+    the predictions table beside it (``predictions.parquet``, or a .parquet file among
+    ``files`` in the same folder) for the paired tests of the LeMa deltas."""
+    metrics_files, named = _split_files(files)
     rows: list[dict[str, Any]] = []
-    seen: set[tuple[str, str, str]] = set()
+    outcomes: dict[tuple, dict | None] = {}
     for path in metrics_files:
         m = read_json(path)
         missing = [k for k in ("task", "backbone", "mix", "n", "pass@1") if k not in m]
         if missing:
             raise DataError(f"{path}: not a lema metrics file (missing {', '.join(missing)})")
         key = (m["task"], m["backbone"], m["mix"])
-        if key in seen:
+        if key in outcomes:
             raise DataError(f"{path}: a second metrics file for {'/'.join(key)}")
-        seen.add(key)
-        pb = paper_backbone(m["backbone"], m.get("model"))
-        paper = PAPER_FIGURES.get((pb, m["mix"]), {}).get(m["task"]) if pb else None
-        rows.append(
-            {
-                "task": m["task"],
-                "backbone": m["backbone"],
-                "mix": m["mix"],
-                "model": m.get("model"),
-                "n": int(m["n"]),
-                "correct": int(m["correct"]),
-                "pass_at_1": float(m["pass@1"]),
-                "no_answer_rate": float(m.get("no_answer_rate", 0.0)),
-                "paper_backbone": pb,
-                "paper_pass_at_1": paper,
-                "diff_vs_paper": round(float(m["pass@1"]) - paper, 2)
-                if paper is not None
-                else None,
-                "lema_minus_cot": None,
-                "lema_minus_cot_matched": None,
-                "paper_lema_minus_cot": None,
-            }
-        )
-    by_key = {(r["task"], r["backbone"], r["mix"]): r for r in rows}
-    for r in rows:
-        if r["mix"] != "lema":
-            continue
-        for other, column in (("cot", "lema_minus_cot"), ("cot_matched", "lema_minus_cot_matched")):
-            ref = by_key.get((r["task"], r["backbone"], other))
-            if ref is not None:
-                r[column] = round(r["pass_at_1"] - ref["pass_at_1"], 2)
-        figures = PAPER_FIGURES.get((r["paper_backbone"], "cot"), {})
-        lema_fig = PAPER_FIGURES.get((r["paper_backbone"], "lema"), {})
-        if r["task"] in figures and r["task"] in lema_fig:
-            r["paper_lema_minus_cot"] = round(lema_fig[r["task"]] - figures[r["task"]], 2)
+        preds = named.get(path.parent, path.parent / PREDICTIONS_NAME)
+        outcomes[key] = _outcomes(preds, m)
+        rows.append(_row(m))
+    _fill_deltas(rows, outcomes)
     rows.sort(key=_sort_key)
-    schema = {
-        "task": pl.String,
-        "backbone": pl.String,
-        "mix": pl.String,
-        "model": pl.String,
-        "n": pl.Int64,
-        "correct": pl.Int64,
-        "pass_at_1": pl.Float64,
-        "no_answer_rate": pl.Float64,
-        "paper_backbone": pl.String,
-        "paper_pass_at_1": pl.Float64,
-        "diff_vs_paper": pl.Float64,
-        "lema_minus_cot": pl.Float64,
-        "lema_minus_cot_matched": pl.Float64,
-        "paper_lema_minus_cot": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema).select(COLUMNS)
+    return pl.DataFrame(rows, schema=SCHEMA).select(COLUMNS)
 
 
 def _fmt(value: Any, signed: bool = False) -> str:
@@ -151,33 +241,57 @@ _HEADERS = [
     ("Backbone", "backbone"),
     ("Mix", "mix"),
     ("n", "n"),
-    ("pass@1 (%)", "pass_at_1"),
-    ("No answer (%)", "no_answer_rate"),
+    ("pass@1 (%) [95% CI]", "pass_at_1"),
+    ("pass@1 paper rule (%) [95% CI]", "pass_at_1_paper_rule"),
     ("Paper (%)", "paper_pass_at_1"),
-    ("Ours − paper (pp)", "diff_vs_paper"),
-    ("LeMa − CoT (pp)", "lema_minus_cot"),
-    ("LeMa − CoT-matched (pp)", "lema_minus_cot_matched"),
+    ("Paper rule − paper (pp)", "paper_rule_minus_paper"),
+    ("No answer (%)", "no_answer_rate"),
+    ("LeMa − CoT (pp) [95% CI], McNemar p", "lema_minus_cot"),
+    ("LeMa − CoT-matched (pp) [95% CI], McNemar p", "lema_minus_cot_matched"),
     ("Paper LeMa − CoT (pp)", "paper_lema_minus_cot"),
 ]
 TEXT_KEYS = ("task", "backbone", "mix")
-_SIGNED = {"diff_vs_paper", "lema_minus_cot", "lema_minus_cot_matched", "paper_lema_minus_cot"}
+_SIGNED = {"paper_rule_minus_paper", "paper_lema_minus_cot"}
+_WITH_CI = {"pass_at_1", "pass_at_1_paper_rule"}
+_WITH_TEST = {col for _, col in DELTAS}
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row[key]
+    if key == "task":
+        return TASK_LABEL.get(value, value)
+    if value is None:
+        return "–"
+    if key == "paper_pass_at_1":
+        return f"{value:.1f} ({row['paper_backbone']})"
+    if key in _WITH_CI and row[f"{key}_ci95_lo"] is not None:
+        return f"{value:.1f} [{row[f'{key}_ci95_lo']:.1f}, {row[f'{key}_ci95_hi']:.1f}]"
+    if key in _WITH_TEST:
+        text = f"{value:+.1f}"
+        if row[f"{key}_p"] is not None:
+            lo, hi = row[f"{key}_ci95_lo"], row[f"{key}_ci95_hi"]
+            text += f" [{lo:+.1f}, {hi:+.1f}], {_p_text(row[f'{key}_p'])}"
+        return text
+    return _fmt(value, signed=key in _SIGNED)
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
-    cells = []
-    for _, key in _HEADERS:
-        value = row[key]
-        if key == "task":
-            value = TASK_LABEL.get(value, value)
-        elif key == "paper_pass_at_1" and value is not None:
-            cells.append(f"{value:.1f} ({row['paper_backbone']})")
-            continue
-        cells.append(_fmt(value, signed=key in _SIGNED))
-    return cells
+    return [_cell(row, key) for _, key in _HEADERS]
 
 
 FOOTNOTE = (
-    "pass@1 = share of test problems whose greedy answer is equivalent to the gold answer. "
+    "pass@1 = share of test problems whose greedy answer is equivalent to the gold answer "
+    "(lema's grader); pass@1 paper rule = the same predictions graded as the paper's "
+    "evaluation does (the text after the last 'The answer is', string match after "
+    "normalisation on MATH, float equality on GSM8K): the figure to set beside the paper's. "
+    "[95% CI] = Wilson score interval. Deltas: LeMa minus the reference on the same problems, "
+    f"with a paired bootstrap 95% interval ({BOOTSTRAP_RESAMPLES:,} resamples, seed "
+    f"{BOOTSTRAP_SEED}) and McNemar's exact "
+    "two-sided p-value. "
     "Paper = An et al. (2023), Table 1, shown where the backbone is the one the paper fine-tuned "
     "(LLaMA-2-70B, MetaMath-70B, WizardMath-70B). pp = percentage points. "
     "Mix `base` is the backbone without an adapter."

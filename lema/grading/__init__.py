@@ -21,10 +21,12 @@ from lema.grading.batch import GRADER, Graded, default_workers, grade_batch
 from lema.grading.equivalence import equivalent, grade
 from lema.grading.extract import TASKS, extract_answer, gold_answer, gold_value
 from lema.grading.normalise import normalize_math
+from lema.grading.paper_rule import PAPER_RULE, paper_correct
 from lema.grading.pool import SYMPY_TIMEOUT_S, shutdown
 
 __all__ = [
     "GRADER",
+    "PAPER_RULE",
     "SYMPY_TIMEOUT_S",
     "TASKS",
     "Graded",
@@ -36,5 +38,6 @@ __all__ = [
     "grade",
     "grade_batch",
     "normalize_math",
+    "paper_correct",
     "shutdown",
 ]
