@@ -178,9 +178,13 @@ LEGACY_RENAMES: dict[str, str] = {
 
 # --------------------------------------------------------------------------- read / write
 def stats_path_for(output: str | Path) -> Path:
-    """The stats JSON beside an output: ``x.parquet`` -> ``x.stats.json``."""
+    """The stats JSON beside an output: ``x.parquet`` -> ``x.stats.json``.
+
+    Only the last suffix goes, as in :func:`lema.workflow.paths.stats_file` (the rules' name
+    for it): ``gpt-3.5.parquet`` -> ``gpt-3.5.stats.json``.
+    """
     output = Path(output)
-    return output.with_name(output.name.split(".")[0] + ".stats.json")
+    return output.with_name(output.stem + ".stats.json")
 
 
 def make_frame(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:

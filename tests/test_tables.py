@@ -10,6 +10,7 @@ import pytest
 
 from lema import tables
 from lema.errors import DataError, LemaError
+from lema.workflow import paths
 
 SCHEMAS = {
     "raw": tables.RAW_SCHEMA,
@@ -98,6 +99,10 @@ def test_empty_tables_keep_their_schema(tmp_path):
 def test_stats_path_is_beside_the_output(tmp_path):
     assert tables.stats_path_for(tmp_path / "x.parquet") == tmp_path / "x.stats.json"
     assert tables.stats_path_for("results/gsm8k/train/cot.jsonl").name == "cot.stats.json"
+    # a dotted generator name keeps its dots; only the suffix is replaced, as the rules do
+    dotted = "results/gsm8k/paths/gpt-3.5.parquet"
+    assert tables.stats_path_for(dotted).name == "gpt-3.5.stats.json"
+    assert str(tables.stats_path_for(dotted)) == paths.stats_file(dotted)
 
 
 def test_rows_with_gold_drops_null_and_blank():
