@@ -178,9 +178,9 @@ _OPTION_RE = re.compile(r"\s*\(?([A-Z])\)\s*(.*)", re.DOTALL)
 def aqua_choices(where: str, row: dict[str, Any]) -> list[str]:
     """The option texts of an AQuA record, in order; its ``options`` must read ``A)…``,
     ``B)…``, … with no letter skipped."""
-    options = row.get("options")
     if "options" not in row:
         raise DataError(f"{where}: missing field 'options' (has: {', '.join(sorted(row))})")
+    options = row["options"]
     if not isinstance(options, list) or len(options) < 2:
         raise DataError(f"{where}: field 'options' must be a list of at least two options")
     texts = []
