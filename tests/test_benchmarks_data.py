@@ -395,6 +395,17 @@ def test_real_files_known_rows():
 
 
 @pytest.mark.shared
+def test_aqua_rationales_state_their_letter():
+    """AQuA's gold rationales end in every way of stating a choice ("Answer : A", "Option B",
+    "ANS:D", "D is the correct choice", "answer.A"): the choice grader reads the gold letter
+    in all but the 18 that state none, and never a wrong one."""
+    rows = _shared_table("aqua").to_dicts()
+    picked = [extract_choice(r["solution"], r["choices"]) for r in rows]
+    assert not [r["id"] for r, p in zip(rows, picked, strict=True) if p not in (None, r["gold"])]
+    assert sum(p == r["gold"] for r, p in zip(rows, picked, strict=True)) >= 236
+
+
+@pytest.mark.shared
 def test_shared_copies_match_the_pinned_checksums(tmp_path, monkeypatch):
     """Served under their cache names through $LEMA_DATA_MIRROR, the shared copies pass the
     pinned checksums, and the public source builds the same tables as the local files."""
@@ -431,6 +442,14 @@ OPTIONS = ["5(√3 + 1)", "6(√3 + √2)", "7(√3 – 1)", "8(√3 – 2)", "N
         ("The answer is None of these.", "E"),
         ("None of these", "E"),
         ("The answer is (C), not (D).", "C"),
+        ("Answer : C", "C"),
+        ("so x = 7(√3 – 1)\nOption C", "C"),
+        ("= 10 ANS:C", "C"),
+        ("The Answer is, C.", "C"),
+        ("Hence (C) is correct answer.", "C"),
+        ("C is the correct choice", "C"),
+        ("The answer is (C).\nTo answer this kind of question, first ...", "C"),
+        ("Each answer choice: (A) fails, (B) fails.\nThe answer is C.", "C"),
     ],
 )
 def test_choice_grader_reads_the_letter(completion, letter):
@@ -450,6 +469,8 @@ def test_choice_grader_reads_the_letter(completion, letter):
         "",
         None,
         "The answer is 7(√3 + 1).",  # close to an option, but not one
+        "Question: which is it?\nAnswer Choices: (A) 1 (B) 2",  # the question's own list
+        "Let's go through each answer choice:",
     ],
 )
 def test_choice_grader_finds_no_choice(completion):

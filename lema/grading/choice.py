@@ -1,16 +1,21 @@
 """Multiple-choice answers (AQuA's letters A-E) and short text answers (ASDiv's names,
 yes/no and phrases): which answer a completion states, and whether it is the gold one.
 
-The answer a completion states is read from, in this order: its last ``\\boxed{...}``; the
-rest of the line after its last "answer is" / "answer:" / "choice is" / "option is"; else its
-last non-empty line. A choice is then the letter that span starts with (``(C)``, ``C)``,
-``C``, ``C: 5(√3 + 1)``, ``option C``), or, failing that, the option whose text the span is
-(``5(√3 + 1)``, ``$67.40`` for ``$67.4``). On a last line without an answer phrase only a
-bracketed letter counts (``(C)``, ``C)``), so a sentence starting "A car ..." is no answer.
-Two options with the same text are the same answer (AQuA has seven such rows).
+A choice is read from the statements of a completion, the last first: a ``\\boxed{...}``, the
+rest of a line after an answer phrase ("The answer is", "Answer:", "Answer D", "ANS:D",
+"answer = B", "Option B", "answer will be"), and "D is the correct choice" / "(A) is correct".
+A statement names the letter it starts with (``(C)``, ``C)``, ``C``, ``C: 5(√3 + 1)``), or the
+option whose text it is (``5(√3 + 1)``, ``$67.4`` for ``$67.40``). Failing all of them, a
+last line that is a bracketed letter or the letter alone (``(C)``, ``C)``, ``C``) counts, so
+a sentence starting "A car ..." is no answer, and neither is a question's own "Answer
+Choices:" list. Two options with the same text are the same answer (AQuA has seven such
+rows). On AQuA's gold rationales this reads the gold letter in 236 of 254 and a wrong one in
+none (the other 18 state no letter).
 
-A text answer matches when the span equals the gold after normalisation: case, punctuation,
-markdown and a leading "the"/"a"/"an" ignored (``the 60th caller`` = ``The 60th caller.``).
+A text answer is the last box's content, else the rest of the line after the last "answer
+is" / "answer:" / "choice is", else the last line; it matches when it equals the gold after
+normalisation (case, punctuation, markdown and a leading "the"/"a"/"an" ignored: ``the 60th
+caller`` = ``The 60th caller.``).
 """
 
 from __future__ import annotations
@@ -71,28 +76,62 @@ def _option_key(text: str) -> str:
     return format(value.normalize(), "f") if value.is_finite() else s
 
 
-def extract_choice(completion: str | None, choices: Sequence[str] | None = None) -> str | None:
-    """The option letter a completion chose (``"C"``), or None. ``choices``: the option texts
-    in letter order; with them a letter past the last option does not count, and an answer
-    that is an option's text chooses that option."""
-    found = answer_span(completion)
-    if found is None:
-        return None
-    span, marked = found
-    letters = LETTERS[: len(choices)] if choices else LETTERS[:5]
-    if marked:
-        m = _LETTER_RE.match(_PREFIX_RE.sub("", span))
-    else:
-        m = _STRONG_LETTER_RE.match(span)
+#: where a choice is stated: "answer is", "Answer:", "Answer D", "ANS:D", "answer.A",
+#: "answer = B", "Option B", "choice is" (not "Answer Choices:", a question's option list,
+#: nor "each answer choice:")
+_CHOICE_ANCHOR_RE = re.compile(
+    r"\b(?:answer(?!\s*choices?\b)|ans|(?<!answer )choice|option)\b(?!\s*choices)\s*"
+    r"(?:(?:is|will\s+be|would\s+be|must\s+be)\b\s*[,:]?|[=:.\-])?\s*:?",
+    re.IGNORECASE,
+)
+#: "D is the correct choice", "(A) is correct answer", "B is right", "D is the answer"
+_IS_CORRECT_RE = re.compile(
+    r"(?<![\w(\[])[(\[]?([A-J])[)\]]?\s+is\s+(?:the\s+)?(?:correct|right|answer)\b",
+    re.IGNORECASE,
+)
+
+
+def _choice_statements(completion: str) -> list[str]:
+    """The spans that may state a choice, the last first: boxes, the rest of a line after an
+    answer phrase, and the letter of "X is the correct answer"."""
+    found = [(start, content) for start, _, content in find_boxed(completion)]
+    for m in _CHOICE_ANCHOR_RE.finditer(completion):
+        rest = completion[m.end() :].split("\n", 1)[0]
+        if rest.strip():
+            found.append((m.start(), rest))
+    found += [(m.start(), f"({m.group(1)})") for m in _IS_CORRECT_RE.finditer(completion)]
+    return [_clean(span) for _, span in sorted(found, key=lambda f: f[0], reverse=True)]
+
+
+def _chosen(
+    span: str, pattern: re.Pattern[str], letters: str, choices: Sequence[str] | None
+) -> str | None:
+    """The letter ``span`` starts with (as ``pattern`` reads one) or the option it is."""
+    m = pattern.match(_PREFIX_RE.sub("", span))
     letter = next((g for g in m.groups() if g), None) if m else None
     if letter is not None and letter.upper() in letters:
         return letter.upper()
-    if choices:
-        key = _option_key(span)
-        for candidate, text in zip(letters, choices, strict=False):
-            if key and _option_key(text) == key:
-                return candidate
+    key = _option_key(span)
+    for candidate, text in zip(letters, choices or (), strict=False):
+        if key and _option_key(text) == key:
+            return candidate
     return None
+
+
+def extract_choice(completion: str | None, choices: Sequence[str] | None = None) -> str | None:
+    """The option letter a completion chose (``"C"``), or None: the last statement of a
+    choice that names an option, else a last line that is one ("(C)", "C)", "C").
+    ``choices``: the option texts in letter order; with them a letter past the last option
+    does not count, and an answer that is an option's text chooses that option."""
+    if not completion or not completion.strip():
+        return None
+    letters = LETTERS[: len(choices)] if choices else LETTERS[:5]
+    for span in _choice_statements(completion):
+        letter = _chosen(span, _LETTER_RE, letters, choices)
+        if letter is not None:
+            return letter
+    last = _clean([line for line in completion.splitlines() if line.strip()][-1])
+    return _chosen(last, _STRONG_LETTER_RE, letters, choices)
 
 
 def grade_choice(completion: str | None, gold: str, choices: Sequence[str] | None = None) -> bool:
