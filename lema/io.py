@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,8 +76,12 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, row) for each non-blank line; a bad line raises DataError."""
+def read_jsonl(
+    path: str | Path, *, parse_float: Callable[[str], Any] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, row) for each non-blank line; a bad line raises DataError.
+    ``parse_float`` reads JSON numbers with a fraction or exponent (``decimal.Decimal``
+    keeps ``0.6666666667`` exactly as written), as in :func:`json.loads`."""
     path = Path(path)
     try:
         fh = path.open(encoding="utf-8")
@@ -91,7 +95,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = json.loads(line, parse_float=parse_float)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
                 if not isinstance(row, dict):

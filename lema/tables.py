@@ -8,7 +8,8 @@ be mistaken for one.
 Tables (one schema each):
 
 - raw data ``data/raw/{task}/{split}.parquet`` (and ``data/warmup/{task}.parquet``):
-  :data:`RAW_SCHEMA`;
+  :data:`RAW_SCHEMA`; an evaluation-only benchmark's ``data/raw/{benchmark}/test.parquet``:
+  :data:`BENCHMARK_SCHEMA` (the raw columns, then ``answer_type`` and ``choices``);
 - sampled paths ``results/{task}/paths/{gen}.parquet`` and the mistakes among them
   (``…/mistakes/{gen}.parquet``, the same columns): :data:`PATH_SCHEMA`;
 - corrections ``…/corrections/{gen}.parquet``: :data:`CORRECTION_SCHEMA`;
@@ -67,6 +68,10 @@ EXTRACTED = "extracted"
 CORRECT = "correct"
 #: correct under the paper's own rule (lema.grading.paper_rule), beside ``correct``
 CORRECT_PAPER = "correct_paper"
+#: how a benchmark row's gold is graded: numeric | latex | choice | text (lema.grading.typed)
+ANSWER_TYPE = "answer_type"
+#: a multiple-choice row's option texts, in letter order (A, B, ...); null otherwise
+CHOICES = "choices"
 
 # --------------------------------------------------------------------------- schemas
 RAW_SCHEMA: dict[str, Any] = {
@@ -80,6 +85,15 @@ RAW_SCHEMA: dict[str, Any] = {
     SUBJECT: pl.String,
 }
 RAW_COLUMNS = tuple(RAW_SCHEMA)
+
+# an evaluation-only benchmark's test table (data/raw/{benchmark}/test.parquet): the raw
+# columns, then how each row is graded
+BENCHMARK_SCHEMA: dict[str, Any] = {
+    **RAW_SCHEMA,
+    ANSWER_TYPE: pl.String,
+    CHOICES: pl.List(pl.String),
+}
+BENCHMARK_COLUMNS = tuple(BENCHMARK_SCHEMA)
 
 PATH_SCHEMA: dict[str, Any] = {
     PATH_ID: pl.String,

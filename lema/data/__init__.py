@@ -44,10 +44,16 @@ Any malformed row raises :class:`DataError` naming the file and line (or the pro
 A MATH solution whose last box is empty (``\\boxed{}``: two rows of the MATH train split)
 is kept with a null ``gold`` and a warning naming the row — later stages drop such rows.
 
+Evaluation-only benchmarks (:data:`BENCHMARKS`: SVAMP, ASDiv, MAWPS, AQuA, AIME 2024, AMC
+2023) are test sets only, built by the same command into ``data/raw/{benchmark}/test.parquet``
+with two more columns, ``answer_type`` and ``choices`` (:mod:`lema.data.benchmarks` holds their
+pinned sources, readers and gold conventions).
+
 Modules, in the order a row travels: :mod:`~lema.data.download` (the pinned public files:
 remotes, checksums, cache, mirror, fetch), :mod:`~lema.data.gsm8k` and
 :mod:`~lema.data.hendrycks_math` (one reader per original format), :mod:`~lema.data.subjects`
-(MATH subject names), :mod:`~lema.data.sources` (which reader reads which source:
+(MATH subject names), :mod:`~lema.data.benchmarks` (the evaluation-only test sets),
+:mod:`~lema.data.sources` (which reader reads which source:
 public, local, embedded), :mod:`~lema.data.build` (one checked, filtered table; reading it
 back), :mod:`~lema.data.cli` (`lema data`). This package module holds only the names they all
 share, so importing it (the workflow does, for the subject names) loads nothing heavy; build
@@ -57,5 +63,7 @@ and read tables with :func:`lema.data.build.build_table` and :func:`lema.data.bu
 from __future__ import annotations
 
 TASKS = ("gsm8k", "math")
+#: evaluation-only test sets (lema.data.benchmarks.REGISTRY has one entry each)
+BENCHMARKS = ("svamp", "asdiv", "mawps", "aqua", "aime24", "amc23")
 SPLITS = ("train", "test")
 SOURCES = ("public", "local", "embedded")

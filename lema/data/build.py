@@ -10,10 +10,18 @@ from typing import Any
 
 import polars as pl
 
+from lema.data import BENCHMARKS
 from lema.data.sources import rows_for
 from lema.data.subjects import normalize_subjects
 from lema.errors import ConfigError, DataError
-from lema.tables import RAW_COLUMNS, RAW_SCHEMA, make_frame, read_table
+from lema.tables import (
+    BENCHMARK_COLUMNS,
+    BENCHMARK_SCHEMA,
+    RAW_COLUMNS,
+    RAW_SCHEMA,
+    make_frame,
+    read_table,
+)
 
 
 def build_table(
@@ -31,7 +39,9 @@ def build_table(
 ) -> pl.DataFrame:
     """One raw table: read and check every row, check ids are unique, then keep the rows
     of the chosen MATH subjects/levels, pass over the first ``skip`` of those and keep the
-    next ``limit`` (the demo's warm-up rows are the ones after its training slice)."""
+    next ``limit`` (the demo's warm-up rows are the ones after its training slice).
+    A benchmark's table (``task`` one of :data:`lema.data.BENCHMARKS`, split ``test``) has the
+    columns of :data:`lema.tables.BENCHMARK_SCHEMA`."""
     subjects = set(normalize_subjects(math_subjects) or []) if math_subjects is not None else None
     levels = set(math_levels) if math_levels is not None else None
     if limit is not None and limit < 1:
@@ -57,14 +67,14 @@ def build_table(
             continue
         if limit is None or len(kept) < limit:
             kept.append(row)
-    return make_frame(kept, RAW_SCHEMA)
+    return make_frame(kept, BENCHMARK_SCHEMA if task in BENCHMARKS else RAW_SCHEMA)
 
 
 def read_raw(path: str | Path) -> pl.DataFrame:
     """Read a raw table written by `lema data` (this version or an earlier one: see
-    :func:`lema.tables.read_table`), checking its columns."""
+    :func:`lema.tables.read_table`), checking its columns (a benchmark's table has two more)."""
     frame = read_table(path)
-    if tuple(frame.columns) != RAW_COLUMNS:
+    if tuple(frame.columns) not in (RAW_COLUMNS, BENCHMARK_COLUMNS):
         raise DataError(
             f"{path}: columns {frame.columns} differ from the raw schema {list(RAW_COLUMNS)}"
         )

@@ -1,12 +1,12 @@
-"""`lema data`: build one raw table (``data/raw/{task}/{split}.parquet``) with
-:func:`lema.data.build.build_table` and write it."""
+"""`lema data`: build one raw table (``data/raw/{task}/{split}.parquet``, or a benchmark's
+``data/raw/{benchmark}/test.parquet``) with :func:`lema.data.build.build_table` and write it."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from lema.data import SOURCES, SPLITS, TASKS
+from lema.data import BENCHMARKS, SOURCES, SPLITS, TASKS
 from lema.data.build import build_table
 from lema.errors import ConfigError, DataError
 from lema.io import write_parquet
@@ -17,7 +17,12 @@ def _csv(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument(
+        "--task",
+        required=True,
+        choices=TASKS + BENCHMARKS,
+        help="a training task, or an evaluation-only benchmark (split test only)",
+    )
     parser.add_argument("--split", required=True, choices=SPLITS)
     parser.add_argument("--source", default="public", choices=SOURCES)
     parser.add_argument("--local", default=None, help="local path (data.local.<task>)")

@@ -38,6 +38,24 @@ MATH_TAR_URL = "https://people.eecs.berkeley.edu/~hendrycks/MATH.tar"
 # The Wayback Machine snapshot ("id_" = the original bytes) of the same file.
 MATH_TAR_MIRROR = f"https://web.archive.org/web/20240101000000id_/{MATH_TAR_URL}"
 
+# The evaluation-only benchmarks, as distributed in the evaluation data of QwenLM/Qwen2.5-Math
+# (``evaluation/data/<name>/test.jsonl``); read by lema.data.benchmarks.
+QWEN_MATH_REVISION = "a45202bd16f1ec06f433442dc1152d0074773465"
+_QWEN_MATH_BASE = (
+    f"https://raw.githubusercontent.com/QwenLM/Qwen2.5-Math/{QWEN_MATH_REVISION}/evaluation/data"
+)
+
+
+def _qwen_math(name: str, sha256: str, size: int) -> Remote:
+    """One test file of Qwen2.5-Math's evaluation data at the pinned revision."""
+    return Remote(
+        f"{name}-qwen25math-{QWEN_MATH_REVISION[:8]}-test.jsonl",
+        (f"{_QWEN_MATH_BASE}/{name}/test.jsonl",),
+        sha256,
+        size,
+    )
+
+
 PUBLIC: dict[str, Remote] = {
     "gsm8k/train": Remote(
         f"gsm8k-{GSM8K_REVISION[:8]}-train.jsonl",
@@ -55,6 +73,24 @@ PUBLIC: dict[str, Remote] = {
         "MATH.tar",
         (MATH_TAR_URL, MATH_TAR_MIRROR),
         "0fbe4fad0df66942db6c221cdcc95b298cc7f4595a2f0f518360cce84e90d9ac",
+    ),
+    "svamp/test": _qwen_math(
+        "svamp", "d0826ff1264f3860e46fc4e71db9e31d2d188960db87090e22677f9493e67a0d", 280_029
+    ),
+    "asdiv/test": _qwen_math(
+        "asdiv", "5759580385e706f961a30d4c07d6925b35c3f7c86d6c50bc413957169693dad2", 613_636
+    ),
+    "mawps/test": _qwen_math(
+        "mawps", "00ffe31161be8623a3d36741830edbba87a3aee0109f693810fe40b9d5d91b8b", 402_636
+    ),
+    "aqua/test": _qwen_math(
+        "aqua", "de41581881ef95c5588c44ddc701c77fd480839241dd422a0d181262af24520c", 130_192
+    ),
+    "aime24/test": _qwen_math(
+        "aime24", "af2b8bd2aa911b6333ad0df32f3ca05c7ae8ed10f1731f4372c8ae26990bf7ac", 156_944
+    ),
+    "amc23/test": _qwen_math(
+        "amc23", "43707e1ca784602d8479de24ee8ce36609dbebc46dd152b0b12a46611aa898a4", 27_631
     ),
 }
 

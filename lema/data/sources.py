@@ -1,13 +1,15 @@
 """Which reader reads which source (config ``data.source``): ``public`` (the pinned
 downloads), ``local`` (a folder or file of the original formats, see :mod:`lema.data`) and
 ``embedded`` (the slice shipped in ``lema/data/embedded/``, read like a local folder);
-and the files a source reads, for Snakemake's ``input:``."""
+and the files a source reads, for Snakemake's ``input:``. The evaluation-only benchmarks go
+to :func:`lema.data.benchmarks.benchmark_rows`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lema.data import SOURCES, SPLITS, TASKS
+from lema.data import BENCHMARKS, SOURCES, SPLITS, TASKS
+from lema.data.benchmarks import benchmark_rows, local_file
 from lema.data.download import PUBLIC, fetch
 from lema.data.gsm8k import read_gsm8k
 from lema.data.hendrycks_math import read_math_dir, read_math_jsonl, read_math_tar
@@ -68,6 +70,8 @@ def local_inputs(task: str, split: str, path: str | Path | None) -> list[str]:
     """The file or folder a local source reads for one table (for Snakemake's input:)."""
     if not path:
         return []
+    if task in BENCHMARKS:
+        return [str(local_file(task, path))]
     raw = str(path)
     if "{split}" in raw:
         return [raw.replace("{split}", split)]
@@ -92,8 +96,11 @@ def rows_for(
     progress: bool = True,
 ) -> LocatedRows:
     """(location, row) for every problem of one table, before filters, in stable order."""
+    if task in BENCHMARKS:
+        return benchmark_rows(task, split, source, local, cache=cache, progress=progress)
     if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+        known = ", ".join(TASKS + BENCHMARKS)
+        raise ConfigError(f"unknown task {task!r} (expected one of {known})")
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
     if source == "local":

@@ -18,13 +18,16 @@ Callers import from ``lema.grading``; the submodules are for tests and the grade
 """
 
 from lema.grading.batch import GRADER, Graded, default_workers, grade_batch
+from lema.grading.choice import extract_choice, grade_choice, grade_text
 from lema.grading.equivalence import equivalent, grade
 from lema.grading.extract import TASKS, extract_answer, gold_answer, gold_value
 from lema.grading.normalise import normalize_math
 from lema.grading.paper_rule import PAPER_RULE, paper_correct
 from lema.grading.pool import SYMPY_TIMEOUT_S, shutdown
+from lema.grading.typed import ANSWER_TYPES, grade_typed
 
 __all__ = [
+    "ANSWER_TYPES",
     "GRADER",
     "PAPER_RULE",
     "SYMPY_TIMEOUT_S",
@@ -33,10 +36,14 @@ __all__ = [
     "default_workers",
     "equivalent",
     "extract_answer",
+    "extract_choice",
     "gold_answer",
     "gold_value",
     "grade",
     "grade_batch",
+    "grade_choice",
+    "grade_text",
+    "grade_typed",
     "normalize_math",
     "paper_correct",
     "shutdown",
