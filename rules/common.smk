@@ -15,6 +15,8 @@ from lema.workflow.paths import (
     SUMMARY_HTML,
     SUMMARY_MD,
     adapter_folder,
+    benchmark_metrics,
+    benchmark_predictions,
     checkpoints_folder,
     cot_table,
     evolved_questions,
@@ -44,6 +46,9 @@ CORRECTOR = config["corrector"]
 BACKBONES = list(config["backbones"])
 TRAIN_MIXES = list(config["mixes"])
 EVAL_MIXES = list(config["evaluation"]["mixes"])
+# evaluation-only benchmarks: task -> its benchmarks (evaluation.benchmarks), and all of them
+TASK_BENCHMARKS = {t: rule_params.task_benchmarks(config, t) for t in TASKS}
+BENCHMARKS = rule_params.study_benchmarks(config)
 
 
 def _alternation(names):
@@ -54,6 +59,8 @@ def _alternation(names):
 # only configured names match, so an unknown one fails as "no rule to produce" its path
 GENERATOR_PATTERN = _alternation(sorted(GENERATORS, key=len, reverse=True))
 BACKBONE_PATTERN = _alternation(sorted(BACKBONES, key=len, reverse=True))
+# every known benchmark (an unstudied one fails later, as "no rule to produce" its path)
+BENCHMARK_PATTERN = _alternation(sorted(rule_params.known_benchmarks(), key=len, reverse=True))
 
 
 wildcard_constraints:
@@ -73,6 +80,24 @@ def data_content(wildcards, split=None):
 
 def data_filters(wildcards):
     return rule_params.rule_filters(config, wildcards.task, wildcards.split)
+
+
+def benchmark_source(wildcards):
+    try:
+        return rule_params.benchmark_source_args(config, wildcards.benchmark)
+    except ConfigError as exc:
+        config_exit(exc)
+
+
+def benchmark_content(wildcards):
+    try:
+        return rule_params.benchmark_content(config, wildcards.benchmark)
+    except ConfigError as exc:
+        config_exit(exc)
+
+
+def benchmark_filters(wildcards):
+    return rule_params.rule_filters(config, wildcards.benchmark, "test")
 
 
 def warmup_rows_args(wildcards):
@@ -298,6 +323,11 @@ def predict_inputs(wildcards):
     return inputs
 
 
+def predict_benchmark_inputs(wildcards):
+    """predict_inputs, with the benchmark's test table as the test set."""
+    return {**predict_inputs(wildcards), "test": raw_table(wildcards.benchmark, "test")}
+
+
 def predict_spec(wildcards):
     """The decoding model spec as canonical JSON (a param: a change re-decodes)."""
     try:
@@ -340,16 +370,28 @@ def metrics_files():
     return [metrics_file(t, b, m) for t in TASKS for b in BACKBONES for m in EVAL_MIXES]
 
 
+def benchmark_metrics_files():
+    """Every evaluation-only benchmark's metrics.json: task x backbone x evaluation mix x
+    each of the task's benchmarks (evaluation.benchmarks)."""
+    return [
+        benchmark_metrics(t, b, m, bench)
+        for t in TASKS
+        for b in BACKBONES
+        for m in EVAL_MIXES
+        for bench in TASK_BENCHMARKS[t]
+    ]
+
+
 def summary_inputs():
     """What `lema summary` reads: every metrics.json and the predictions beside it (per-problem
-    outcomes for the paired tests)."""
+    outcomes for the paired tests), and the benchmarks' metrics.json (their columns)."""
     return [
         f
         for t in TASKS
         for b in BACKBONES
         for m in EVAL_MIXES
         for f in (metrics_file(t, b, m), predictions_table(t, b, m))
-    ]
+    ] + benchmark_metrics_files()
 
 
 def report_plots():
@@ -377,6 +419,6 @@ def all_targets():
     targets = [raw_table(t, s) for t in TASKS for s in SPLITS]
     targets += mix_targets() + [FUNNEL_TXT]
     targets += [adapter_folder(t, b, m) for t in TASKS for b in BACKBONES for m in TRAIN_MIXES]
-    targets += metrics_files() + [SUMMARY_CSV, SUMMARY_MD, *plot_files(TASKS).values()]
+    targets += metrics_files() + benchmark_metrics_files() + [SUMMARY_CSV, SUMMARY_MD, *plot_files(TASKS).values()]
     targets += [SUMMARY_HTML, FUNNEL_HTML, CORRECTIONS_HTML]
     return targets

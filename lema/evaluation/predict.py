@@ -12,6 +12,11 @@ The output has one row per problem: ``id, question, gold, completion, extracted,
 level, subject`` (+ ``timed_out``, ``correct_paper``), graded with :mod:`lema.grading` (see
 lema.evaluation.metrics). A
 ``predictions.stats.json`` beside it records the decoding settings, time and tokens.
+
+An evaluation-only benchmark's table (``data/raw/{benchmark}/test.parquet``) is decoded the same
+way, with the training task's prompt; its ``answer_type`` and ``choices`` columns are kept in
+the predictions, and each row is graded as its ``answer_type`` says (AQuA's question already
+lists its options).
 """
 
 from __future__ import annotations
@@ -27,7 +32,17 @@ from lema.evaluation.metrics import DEFAULT_TIMEOUT_S, compute_metrics, grade_fr
 from lema.formats import cot_prompt
 from lema.io import write_json, write_parquet
 from lema.models import Usage, call_model
-from lema.tables import COMPLETION, GOLD, ID, LEVEL, QUESTION, SUBJECT, read_table
+from lema.tables import (
+    ANSWER_TYPE,
+    CHOICES,
+    COMPLETION,
+    GOLD,
+    ID,
+    LEVEL,
+    QUESTION,
+    SUBJECT,
+    read_table,
+)
 
 # Greedy decoding stops here too: base models tend to go on with a new few-shot question.
 STOP = ["\nQuestion:"]
@@ -108,6 +123,7 @@ def predict(
             SUBJECT: frame[SUBJECT].cast(pl.String),
         }
     )
+    table = table.with_columns(frame[c] for c in (ANSWER_TYPE, CHOICES) if c in frame.columns)
     started = time.perf_counter()
     graded = grade_frame(table, task, workers=workers, timeout_s=grade_timeout_s)
     grade_s = time.perf_counter() - started
