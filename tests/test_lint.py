@@ -69,10 +69,14 @@ def test_study_config_is_paper_scale():
 
 def _expected(config: dict) -> dict[str, int]:
     tasks, backbones = len(config["tasks"]), len(config["backbones"])
+    benchmarks = config["evaluation"]["benchmarks"]
+    pairs = sum(len(benchmarks.get(t, [])) for t in config["tasks"])  # task x its benchmark
     return {
         "raw_data": tasks * 2,
+        "raw_benchmark": len({b for t in config["tasks"] for b in benchmarks.get(t, [])}),
         "sample_paths": tasks * len(config["generators"]),
         "train": tasks * backbones * len(config["mixes"]),
+        "predict_benchmark": pairs * backbones * len(config["evaluation"]["mixes"]),
     }
 
 
@@ -95,7 +99,7 @@ def test_full_study_dry_run_is_fast(tmp_path):
     counts = job_counts(out)
     for rule, n in _expected(STUDY).items():
         assert counts.get(rule) == n, (rule, counts)
-    assert counts["total"] > 150, counts
+    assert counts["total"] > 400, counts
     assert cpu < DRY_RUN_CPU_S, f"dry run took {cpu:.1f} CPU s ({wall:.1f} s wall)"
 
 

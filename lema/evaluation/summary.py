@@ -321,6 +321,7 @@ TEXT_KEYS = ("task", "backbone", "mix")
 _SIGNED = {"paper_rule_minus_paper", "paper_lema_minus_cot"}
 _WITH_CI = {"pass_at_1", "pass_at_1_paper_rule"}
 _WITH_TEST = {col for _, col in DELTAS}
+_BENCHMARK_PASS = {f"{b}_pass_at_1" for b in BENCHMARKS}
 
 
 def _with_benchmarks(headers: list[tuple[str, str]], frame: pl.DataFrame) -> list[tuple[str, str]]:
@@ -358,7 +359,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
         return "–"
     if key == "paper_pass_at_1":
         return f"{value:.1f} ({row['paper_backbone']})"
-    if (key in _WITH_CI or f"{key}_ci95_lo" in row) and row[f"{key}_ci95_lo"] is not None:
+    if (key in _WITH_CI or key in _BENCHMARK_PASS) and row[f"{key}_ci95_lo"] is not None:
         return f"{value:.1f} [{row[f'{key}_ci95_lo']:.1f}, {row[f'{key}_ci95_hi']:.1f}]"
     if key in _WITH_TEST:
         text = f"{value:+.1f}"
