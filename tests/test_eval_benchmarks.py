@@ -350,14 +350,16 @@ E2E_RULES = [
 @pytest.mark.slow
 def test_tiny_adapter_evaluated_on_a_benchmark_fixture(tmp_path):
     """A tiny backbone and its LoRA adapter, trained on nothing but made here, decoded on the
-    embedded GSM8K slice and on a local SVAMP fixture; the summary has the SVAMP column."""
+    embedded GSM8K slice; then evaluation.benchmarks adds a local SVAMP fixture, which adds
+    its jobs and reruns no in-distribution one, and the summary gains the SVAMP column."""
     from test_eval_workflow import _make_adapter
 
     svamp = tmp_path / "svamp.jsonl"
     svamp.write_text("".join(json.dumps(r) + "\n" for r in SVAMP))
     work = tmp_path / "work"
     work.mkdir()
-    (work / "config.yaml").write_text(E2E_CONFIG.format(svamp=svamp))
+    config = E2E_CONFIG.format(svamp=svamp)
+    (work / "config.yaml").write_text(config.replace("benchmarks: {gsm8k: [svamp]}", ""))
     for name in ("report", "envs"):
         shutil.copytree(ROOT / name, work / name)
     built = _snakemake(
@@ -366,6 +368,22 @@ def test_tiny_adapter_evaluated_on_a_benchmark_fixture(tmp_path):
     assert built.returncode == 0, built.stderr[-3000:]
     _make_adapter(work / "results/models/tb", work / "results/gsm8k/adapters/tb/lema")
     targets = ["results/summary.csv", "results/summary.md"]
+    before = _snakemake(work, "--cores", "2", "--allowed-rules", *E2E_RULES, "--", *targets)
+    assert before.returncode == 0, before.stderr[-4000:]
+    assert "svamp" not in pl.read_csv(work / "results/summary.csv").columns
+    decoded = (work / "results/gsm8k/eval/tb/lema/predictions.parquet").stat().st_mtime_ns
+    (work / "config.yaml").write_text(config)
+    dry = _snakemake(work, "-n", "--cores", "1", "--allowed-rules", *E2E_RULES, "--", *targets)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    from test_lint import job_counts
+
+    assert job_counts(dry.stdout) == {
+        "raw_benchmark": 1,
+        "predict_benchmark": 2,
+        "eval_benchmark": 2,
+        "summary": 1,
+        "total": 6,
+    }, dry.stdout
     run = _snakemake(work, "--cores", "2", "--allowed-rules", *E2E_RULES, "--", *targets)
     logs = "\n".join(p.read_text()[-1500:] for p in sorted((work / "logs").rglob("*.log")))
     assert run.returncode == 0, run.stderr[-4000:] + logs
@@ -392,12 +410,11 @@ def test_tiny_adapter_evaluated_on_a_benchmark_fixture(tmp_path):
     assert summary.select("task", "mix").rows() == [("gsm8k", "base"), ("gsm8k", "lema")]
     assert summary["svamp_n"].to_list() == [2, 2]
     assert "SVAMP pass@1 (%) [95% CI]" in (work / "results/summary.md").read_text()
+    assert (work / "results/gsm8k/eval/tb/lema/predictions.parquet").stat().st_mtime_ns == decoded
     # a change of the fixture rebuilds its table and what reads it, nothing in-distribution
     svamp.write_text("".join(json.dumps({**r, "Answer": r["Answer"] + 1}) + "\n" for r in SVAMP))
     dry = _snakemake(work, "-n", "--cores", "1", "--allowed-rules", *E2E_RULES, "--", *targets)
     assert dry.returncode == 0, dry.stderr[-3000:]
-    from test_lint import job_counts
-
     counts = job_counts(dry.stdout)
     assert counts.get("raw_benchmark") == 1 and counts.get("predict_benchmark") == 2, counts
     assert "predict" not in counts and "raw_data" not in counts, counts
