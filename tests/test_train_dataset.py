@@ -95,8 +95,10 @@ def test_completion_over_its_limit_drops_the_row_and_counts_it(tokenizer):
     kept = [tokenizer.decode(e["input_ids"], skip_special_tokens=True) for e in out.examples]
     assert kept == [r["prompt"] + r["completion"] for r in short]
     line = describe_counts(out.counts)
-    assert line.startswith("4 rows in, 3 trained; 0 prompts over 512 tokens")
-    assert f"1 rows dropped (1 {COMPLETION_TOO_LONG}; completion limit {limit} tokens)" in line
+    assert line == (
+        "4 rows in, 3 trained; prompts trimmed from the left to 512 tokens: 0; "
+        f"dropped: 1 {COMPLETION_TOO_LONG} (completion limit {limit} tokens)"
+    )
 
 
 def test_limits_hold_exactly_at_the_boundary(tokenizer):

@@ -163,15 +163,9 @@ def _keep_end(prompt: list[int], limit: int, bos: int | None) -> list[int]:
 
 def describe_counts(counts: RowCounts) -> str:
     """One line for the train command's log: rows in, trained, trimmed, dropped by reason."""
-    dropped = sum(counts["dropped"].values())
-    reasons = ", ".join(f"{n} {why}" for why, n in counts["dropped"].items() if n)
+    reasons = ", ".join(f"{n} {why}" for why, n in counts["dropped"].items() if n) or "0"
     return (
-        f"{counts['in']} rows in, {counts['trained']} trained; "
-        f"{counts['prompt_truncated']} prompts over {counts['max_prompt_tokens']} tokens "
-        f"trimmed from the left; {dropped} rows dropped"
-        + (
-            f" ({reasons}; completion limit {counts['max_completion_tokens']} tokens)"
-            if dropped
-            else ""
-        )
+        f"{counts['in']} rows in, {counts['trained']} trained; prompts trimmed from the left "
+        f"to {counts['max_prompt_tokens']} tokens: {counts['prompt_truncated']}; dropped: "
+        f"{reasons} (completion limit {counts['max_completion_tokens']} tokens)"
     )
