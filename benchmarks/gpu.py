@@ -112,7 +112,8 @@ def settings_for(quant: str, steps: int, save_steps: int) -> dict[str, Any]:
         "quantization": quant,
         "epochs": 1,
         "max_steps": steps,
-        "max_seq_length": SEQ_LEN,
+        "max_prompt_tokens": SEQ_LEN // 2,  # prompt + completion within SEQ_LEN
+        "max_completion_tokens": SEQ_LEN // 2,
         "learning_rate": 2e-4,
         "lr_scheduler": "constant",
         "batch_size": PER_DEVICE_BATCH,

@@ -84,6 +84,15 @@ def dry_run_jobs(config_path: Path) -> dict[str, int]:
     return counts
 
 
+def trained_tokens(task_data: dict, mix: str, settings: dict) -> float:
+    """Tokens one adapter trains on: max_steps x batch_size rows of the mix's mean length, or
+    `epochs` passes over the mix when max_steps is null."""
+    if settings["max_steps"]:
+        per_row = task_data["mix_tokens"][mix] / task_data["mix_rows"][mix]
+        return settings["max_steps"] * settings["batch_size"] * per_row
+    return task_data["mix_tokens"][mix] * settings["epochs"]
+
+
 def estimate(config: dict, a: argparse.Namespace) -> dict:
     from lema.config import backbone_training, model_spec
 
@@ -213,9 +222,9 @@ def estimate(config: dict, a: argparse.Namespace) -> dict:
         n = entry.get("size_b", 7) * 1e9
         th = eh = 0.0
         for t in tasks:
-            epochs = backbone_training(config, b, t)["epochs"]
+            ts = backbone_training(config, b, t)
             for m in config["mixes"]:
-                th += 8 * n * data[t]["mix_tokens"][m] * epochs / flops_s_train / 3600
+                th += 8 * n * trained_tokens(data[t], m, ts) / flops_s_train / 3600
             eh += (
                 len(config["evaluation"]["mixes"])
                 * 2

@@ -98,7 +98,8 @@ def run_mode(model: Path, mix: Path, quant: str, args: argparse.Namespace, work:
         "quantization": quant,
         "epochs": 1,
         "max_steps": args.steps,
-        "max_seq_length": args.seq_len,
+        "max_prompt_tokens": args.seq_len // 2,  # prompt + completion within seq_len
+        "max_completion_tokens": args.seq_len // 2,
         "learning_rate": 2e-4,
         "lr_scheduler": "constant",
         "batch_size": args.batch,

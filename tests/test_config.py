@@ -49,12 +49,110 @@ def test_paper_values():
     t = config["training"]
     assert t["lora"] == {"r": 64, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
     assert t["max_grad_norm"] == 0.3
-    assert t["max_seq_length"] == {"gsm8k": 512, "math": 768}
+    assert t["max_prompt_tokens"] == t["max_completion_tokens"] == {"gsm8k": 512, "math": 768}
     assert config["corrector"] == "gpt-4"
     small = backbone_training(config, "llama2-7b", "gsm8k")
     large = backbone_training(config, "llama2-70b", "math")
-    assert small["learning_rate"] == 2e-4 and small["max_seq_length"] == 512
-    assert large["learning_rate"] == 1e-4 and large["max_seq_length"] == 768
+    assert small["learning_rate"] == 2e-4 and small["max_prompt_tokens"] == 512
+    assert large["learning_rate"] == 1e-4 and large["max_prompt_tokens"] == 768
+
+
+# microsoft/LEMA training_code/llama_2_70b_gsm8k.sh (values; MATH's from its comments), on the
+# official 4 GPUs: per device x accumulation x GPUs = 96.
+OFFICIAL = {
+    "gsm8k": {"per_device": 6, "accumulation": 4, "source": 512, "target": 512},
+    "math": {"per_device": 3, "accumulation": 8, "source": 768, "target": 768},
+}
+
+
+@pytest.mark.parametrize("task", ["gsm8k", "math"])
+@pytest.mark.parametrize("backbone", ["llama2-7b", "llama2-70b"])
+def test_study_defaults_are_the_official_recipe(task, backbone):
+    from lema.training.settings import resolve_runtime, sft_arguments, validate_settings
+
+    config = validate_config(study())
+    s = validate_settings(backbone_training(config, backbone, task), backbone)
+    official = OFFICIAL[task]
+    assert s["max_steps"] == 1000 and s["batch_size"] == 96
+    assert s["per_device_batch_size"] == official["per_device"]
+    assert s["max_prompt_tokens"] == official["source"]
+    assert s["max_completion_tokens"] == official["target"]
+    assert s["learning_rate"] == (1e-4 if backbone == "llama2-70b" else 2e-4)
+    assert (s["lr_scheduler"], s["warmup_ratio"]) == ("constant", 0.0)
+    assert (s["weight_decay"], s["adam_beta2"], s["max_grad_norm"]) == (0.01, 0.999, 0.3)
+    assert (s["seed"], s["data_seed"]) == (0, 42)
+    assert (s["optimizer"], s["group_by_length"], s["gradient_checkpointing"]) == (
+        "paged_adamw_32bit",
+        True,
+        True,
+    )
+    assert s["lora"] == {"r": 64, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
+    four = resolve_runtime(s, 4, cuda=False)
+    assert four["gradient_accumulation_steps"] == official["accumulation"]
+    one = resolve_runtime(s, 1, cuda=False)  # one GPU: more accumulation, the same batch
+    assert one["gradient_accumulation_steps"] == 4 * official["accumulation"]
+    assert four["effective_batch_size"] == one["effective_batch_size"] == 96
+    args = sft_arguments(s, four, Path("ckpt"), cuda=False)
+    assert (args["max_steps"], args["weight_decay"], args["adam_beta2"]) == (1000, 0.01, 0.999)
+    assert (args["warmup_steps"], args["seed"], args["data_seed"]) == (0.0, 0, 42)
+    assert args["max_length"] is None  # lema limits prompt and completion itself
+
+
+def test_every_recipe_value_is_overridable_per_backbone():
+    config = study()
+    config["backbones"]["llama2-7b"]["training"] = {
+        "max_steps": None,
+        "epochs": 2,
+        "per_device_batch_size": 4,
+        "max_prompt_tokens": {"math": 1024},
+        "max_completion_tokens": 640,
+        "warmup_ratio": 0.03,
+        "weight_decay": 0.0,
+        "adam_beta2": 0.95,
+        "seed": 7,
+        "data_seed": 8,
+    }
+    validate_config(config)
+    s = backbone_training(config, "llama2-7b", "math")
+    assert (s["max_steps"], s["epochs"], s["per_device_batch_size"]) == (None, 2, 4)
+    assert (s["max_prompt_tokens"], s["max_completion_tokens"]) == (1024, 640)
+    assert (s["warmup_ratio"], s["weight_decay"], s["adam_beta2"]) == (0.03, 0.0, 0.95)
+    assert (s["seed"], s["data_seed"]) == (7, 8)
+    assert backbone_training(config, "llama2-7b", "gsm8k")["max_prompt_tokens"] == 512
+    other = backbone_training(config, "llama2-13b", "math")
+    assert (other["max_steps"], other["per_device_batch_size"], other["seed"]) == (1000, 3, 0)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"weight_decay": -0.1}, "weight_decay"),
+        ({"adam_beta2": 1.0}, "adam_beta2"),
+        ({"warmup_ratio": 1.5}, "warmup_ratio"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"data_seed": "x"}, "data_seed"),
+        ({"max_prompt_tokens": {"gsm8k": 0}}, "max_prompt_tokens"),
+        ({"max_completion_tokens": {"mmlu": 5}}, "max_completion_tokens"),
+        ({"per_device_batch_size": 2.5}, "per_device_batch_size"),
+    ],
+)
+def test_bad_recipe_value_names_the_key(override, key):
+    config = study()
+    config["backbones"]["llama2-7b"]["training"] = override
+    message = error_of(config)
+    assert f"'backbones.llama2-7b.training.{key}" in message, message
+
+
+def test_batch_size_that_the_gpus_do_not_divide_is_one_clear_error():
+    from lema.training.settings import resolve_runtime, validate_settings
+
+    config = validate_config(study())
+    s = validate_settings(backbone_training(config, "llama2-70b", "gsm8k"), "llama2-70b")
+    with pytest.raises(ConfigError) as info:
+        resolve_runtime(s, 5, cuda=False, backbone="llama2-70b")
+    message = str(info.value)
+    assert "\n" not in message and "'batch_size'" in message and "llama2-70b" in message
+    assert "6 x 5 = 30" in message
 
 
 def test_minimal_config_gets_every_default():

@@ -27,9 +27,13 @@ def settings(**over):
         "quantization": "none",
         "epochs": 1,
         "max_steps": 16,
-        "max_seq_length": 256,
+        "max_prompt_tokens": 256,
+        "max_completion_tokens": 256,
         "learning_rate": 1e-2,
         "lr_scheduler": "constant",
+        "warmup_ratio": 0.0,
+        "weight_decay": 0.0,
+        "adam_beta2": 0.999,
         "batch_size": 4,
         "per_device_batch_size": 4,
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
@@ -40,6 +44,7 @@ def settings(**over):
         "save_steps": 100,
         "logging_steps": 1,
         "seed": 42,
+        "data_seed": 42,
     }
     s.update(over)
     return s
@@ -111,6 +116,53 @@ def test_trains_with_falling_loss(adapters, quant):
     assert metrics["train_time_s"] > 0 and metrics["tokens_per_s"] > 0
     # checkpoints are removed once the adapter is written
     assert not (folder.parent / f"{folder.name}.ckpt").exists()
+
+
+def test_row_counts_reach_metrics_json_and_the_log(work, tmp_path, capsys):
+    """A mix with a long correction prompt and a completion over its limit: the prompt is
+    trimmed, the row that would lose its final answer is dropped, and both are counted."""
+    from train_fixtures import mix_rows
+
+    from lema.formats import correction_completion, correction_prompt
+
+    rows = mix_rows(6)
+    wrong = "\n".join(f"Step {i}: {i} + {i} = {2 * i}." for i in range(1, 80))
+    rows.append(
+        {
+            "prompt": correction_prompt("Tom has 3 apples and buys 5 more. How many?", wrong),
+            "completion": correction_completion("Step 1", "3 + 5 is 8.", "The answer is 8."),
+        }
+    )
+    rows.append({"prompt": rows[0]["prompt"], "completion": "Step 1: 1 + 1 = 2.\n" * 120})
+    mix = tmp_path / "mix.jsonl"
+    mix.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "adapter"
+    s = settings(max_steps=2, max_prompt_tokens=200, max_completion_tokens=300)
+    assert train_cli(work, out, s, mix=mix) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["rows"]["in"] == 8 and metrics["rows"]["trained"] == 7
+    assert metrics["rows"]["prompt_truncated"] == 1
+    assert metrics["rows"]["dropped"] == {"completion_too_long": 1}
+    assert metrics["rows"]["max_prompt_tokens"] == 200
+    assert metrics["rows"]["longest_prompt_tokens"] > 200
+    assert metrics["rows"]["longest_completion_tokens"] > 300
+    assert metrics["train_rows"] == 7 and metrics["global_step"] == 2
+    settings_json = json.loads((out / "settings.json").read_text())
+    assert settings_json["mix_rows"] == 8
+    assert settings_json["settings"]["max_completion_tokens"] == 300
+    err = capsys.readouterr().err
+    line = last_line_matching(err, "lema train: warning: gsm8k/tiny: ")
+    assert line.endswith(
+        "8 rows in, 7 trained; prompts trimmed from the left to 200 tokens: 1; "
+        "dropped: 1 completion_too_long (completion limit 300 tokens)"
+    )
+
+
+def test_mix_with_no_row_within_the_limits_fails_in_one_line(work, tmp_path, capsys):
+    s = settings(max_completion_tokens=2)
+    err = _one_line_error(capsys, train_cli(work, tmp_path / "out", s))
+    assert "no row fits the training limits" in err and "32 completion_too_long" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_nf4_model_is_really_4bit(work):
@@ -370,14 +422,15 @@ def test_backbone_settings_paper_lr_and_overrides():
             "backbones": {
                 "b7": {"model": "x/7b", "size_b": 7},
                 "b70": {"model": "x/70b", "size_b": 70, "training": {"lora": {"r": 16}}},
-                "short": {"model": "x/s", "training": {"max_seq_length": {"gsm8k": 128}}},
+                "short": {"model": "x/s", "training": {"max_prompt_tokens": {"gsm8k": 128}}},
             },
         }
     )
     s7 = backbone_training(config, "b7", "gsm8k")
     s70 = backbone_training(config, "b70", "math")
     assert s7["learning_rate"] == 2e-4 and s70["learning_rate"] == 1e-4
-    assert s7["max_seq_length"] == 512 and s70["max_seq_length"] == 768
+    assert s7["max_prompt_tokens"] == 512 and s70["max_prompt_tokens"] == 768
+    assert s7["max_completion_tokens"] == 512 and s70["max_completion_tokens"] == 768
     assert s70["lora"] == {"r": 16, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
     assert (s7["quantization"], s7["lr_scheduler"], s7["max_grad_norm"]) == (
         "auto",
@@ -385,10 +438,10 @@ def test_backbone_settings_paper_lr_and_overrides():
         0.3,
     )
     assert s7["optimizer"] == "paged_adamw_32bit" and s7["batch_size"] == 96
-    assert backbone_training(config, "short", "gsm8k")["max_seq_length"] == 128
-    assert backbone_training(config, "short", "math")["max_seq_length"] == 768  # deep merge
-    config["training"]["max_seq_length"] = {"gsm8k": 512}
-    with pytest.raises(ConfigError, match="max_seq_length.math"):
+    assert backbone_training(config, "short", "gsm8k")["max_prompt_tokens"] == 128
+    assert backbone_training(config, "short", "math")["max_prompt_tokens"] == 768  # deep merge
+    config["training"]["max_prompt_tokens"] = {"gsm8k": 512}
+    with pytest.raises(ConfigError, match="max_prompt_tokens.math"):
         backbone_training(config, "b7", "math")
     with pytest.raises(ConfigError, match="not defined under 'backbones'"):
         backbone_training(config, "b13", "gsm8k")

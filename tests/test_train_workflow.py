@@ -35,7 +35,8 @@ training:
   logging_steps: 1
   gradient_checkpointing: false
   lora: {{r: 8, alpha: 16, dropout: 0.0, target_modules: all-linear}}
-  max_seq_length: {{gsm8k: 256, math: 256}}
+  max_prompt_tokens: {{gsm8k: 256, math: 256}}
+  max_completion_tokens: 256
 """
 
 

@@ -24,9 +24,14 @@ def model_spec(config: dict[str, Any], name: str) -> dict[str, Any]:
     return {"name": name, **models[name]}
 
 
+# `training` keys that may hold one value per task (the official script's per-task values)
+PER_TASK_TRAINING = ("max_prompt_tokens", "max_completion_tokens", "per_device_batch_size")
+
+
 def backbone_training(config: dict[str, Any], backbone: str, task: str) -> dict[str, Any]:
     """Training settings for one backbone and task: global `training`, the backbone's own
-    overrides, and the paper's size-dependent learning rate resolved."""
+    overrides, the per-task values of this task, and the paper's size-dependent learning rate
+    resolved."""
     if backbone not in config["backbones"]:
         raise ConfigError(
             f"backbone '{backbone}' is not defined under 'backbones' "
@@ -39,11 +44,14 @@ def backbone_training(config: dict[str, Any], backbone: str, task: str) -> dict[
     )
     if settings.get("learning_rate") is None:
         settings["learning_rate"] = 1e-4 if spec.get("size_b", 7) >= 34 else 2e-4
-    if task not in settings["max_seq_length"]:
-        raise ConfigError(
-            f"config key 'training.max_seq_length.{task}': missing for backbone '{backbone}'"
-        )
-    settings["max_seq_length"] = settings["max_seq_length"][task]
+    for key in PER_TASK_TRAINING:
+        value = settings[key]
+        if isinstance(value, dict):
+            if task not in value:
+                raise ConfigError(
+                    f"config key 'training.{key}.{task}': missing for backbone '{backbone}'"
+                )
+            settings[key] = value[task]
     return settings
 
 

@@ -3,7 +3,8 @@
 Output (``--out``, written atomically at the end): a PEFT adapter folder
 (``adapter_config.json`` + ``adapter_model.safetensors``), ``settings.json``
 (the exact resolved settings, library versions and the mix's checksum) and ``metrics.json``
-(loss curve, tokens seen, wall time, peak memory).
+(loss curve, tokens seen, wall time, peak memory, and `rows`: rows in, trained, prompts trimmed
+from the left, rows dropped by reason — a completion over its limit would lose its final answer).
 
 Intermediate checkpoints go to ``--checkpoints`` — a folder that is *not* a Snakemake output —
 so a killed or pre-empted job, rerun with the same settings, resumes from its last complete

@@ -10,10 +10,13 @@
         checkpoints=Path("results/gsm8k/checkpoints/llama2-7b/lema"),
     )
 
-Training uses TRL's ``SFTTrainer`` on prompt/completion rows, whose loss covers only the
-completion (+ EOS) tokens. Intermediate checkpoints go to ``checkpoints``, outside ``out``, so
-a killed or pre-empted run resumes from them (:mod:`lema.training.checkpoints`). ``out`` is
-written atomically at the end (:mod:`lema.training.adapter`).
+Training uses TRL's ``SFTTrainer`` on prompt/completion rows tokenised by
+:func:`lema.training.dataset.tokenize_mix` (prompt and completion limited separately: a long
+prompt loses its beginning, a row whose completion would lose its end is dropped and counted in
+metrics.json `rows`); the loss covers only the completion (+ EOS) tokens. Intermediate
+checkpoints go to ``checkpoints``, outside ``out``, so a killed or pre-empted run resumes from
+them (:mod:`lema.training.checkpoints`). ``out`` is written atomically at the end
+(:mod:`lema.training.adapter`).
 
 Multi-GPU: run under ``accelerate launch --num_processes N -m lema.cli train ...``; each process
 loads the model on its own GPU and only the main process writes the output.
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
+from lema.errors import DataError
 from lema.training.adapter import write_adapter
 from lema.training.checkpoints import (
     barrier,
@@ -42,7 +46,14 @@ from lema.training.checkpoints import (
     stop_on_sigterm,
     stopped_error,
 )
-from lema.training.dataset import TrainingMix, load_mix
+from lema.training.dataset import (
+    RowCounts,
+    TokenizedMix,
+    TrainingMix,
+    describe_counts,
+    load_mix,
+    tokenize_mix,
+)
 from lema.training.model import check_model_path, keep_adapter_fp32, load_model, load_tokenizer
 from lema.training.settings import (
     Runtime,
@@ -73,6 +84,7 @@ class TrainingMetrics(TypedDict):
     max_steps: int
     epochs: float
     train_rows: int
+    rows: RowCounts
     tokens_seen: int
     tokens_seen_this_run: int
     train_time_s: float
@@ -122,8 +134,10 @@ def train(
 
     state = PartialState()
     cuda = torch.cuda.is_available()
-    runtime = resolve_runtime(settings, state.num_processes, cuda)
+    runtime = resolve_runtime(settings, state.num_processes, cuda, backbone)
     main = state.is_main_process
+    tokenizer = load_tokenizer(model)
+    rows = prepare_rows(data, tokenizer, settings, f"{task}/{backbone}", main)
     resume = prepare_checkpoints(
         checkpoints,
         fingerprint(
@@ -141,7 +155,8 @@ def train(
         torch.cuda.reset_peak_memory_stats()
     trainer = build_trainer(
         model,
-        data,
+        rows,
+        tokenizer,
         settings=settings,
         runtime=runtime,
         checkpoints=checkpoints,
@@ -150,7 +165,7 @@ def train(
         local_rank=state.local_process_index,
     )
     fit = _fit(trainer, resume, checkpoints, main, distributed=state.num_processes > 1)
-    metrics = _metrics(trainer, fit, data, settings, runtime, cuda)
+    metrics = _metrics(trainer, fit, rows.counts, settings, runtime, cuda)
     if main:
         resolved = _resolved_settings(task, backbone, model, data, settings, runtime, trainer)
         write_adapter(trainer.model, out, resolved, metrics)
@@ -160,9 +175,31 @@ def train(
     return metrics
 
 
+def prepare_rows(
+    data: TrainingMix, tokenizer: Any, settings: TrainingSettings, name: str, main: bool
+) -> TokenizedMix:
+    """The mix's rows tokenised within the settings' prompt and completion limits; one line
+    on stderr says what that cost (a warning when a row was trimmed or dropped). A mix with no
+    row left raises DataError."""
+    prepared = tokenize_mix(
+        data.rows, tokenizer, settings["max_prompt_tokens"], settings["max_completion_tokens"]
+    )
+    counts = prepared.counts
+    if not prepared.examples:
+        raise DataError(f"{data.path}: no row fits the training limits ({describe_counts(counts)})")
+    if main:
+        lost = counts["prompt_truncated"] or any(counts["dropped"].values())
+        print(
+            f"lema train: {'warning: ' if lost else ''}{name}: {describe_counts(counts)}",
+            file=sys.stderr,
+        )
+    return prepared
+
+
 def build_trainer(
     model: str,
-    data: TrainingMix,
+    rows: TokenizedMix,
+    tokenizer: Any,
     *,
     settings: TrainingSettings,
     runtime: Runtime,
@@ -171,8 +208,10 @@ def build_trainer(
     backbone: str,
     local_rank: int,
 ) -> SFTTrainer:
-    """TRL's ``SFTTrainer`` over the mix's rows, with the LoRA-wrapped base model. The settings
-    are checked (``SFTConfig``) before the possibly very large model is loaded."""
+    """TRL's ``SFTTrainer`` over the tokenised rows (``input_ids`` + ``completion_mask``: TRL
+    masks the prompt out of the loss and, with ``max_length=None``, cuts nothing), with the
+    LoRA-wrapped base model. The settings are checked (``SFTConfig``) before the possibly very
+    large model is loaded."""
     from datasets import Dataset
     from trl import SFTTrainer
 
@@ -182,12 +221,11 @@ def build_trainer(
         "ignore", message=".*deprecated and will be removed in v6", category=FutureWarning
     )
     args = sft_config(settings, runtime, checkpoints, cuda, backbone)
-    tokenizer = load_tokenizer(model)
     peft_model = load_model(model, runtime, settings, local_rank)
     trainer = SFTTrainer(
         model=peft_model,
         args=args,
-        train_dataset=Dataset.from_list(data.rows),
+        train_dataset=Dataset.from_list(rows.examples),
         processing_class=tokenizer,
     )
     if not any(mixed_precision(runtime, cuda)):
@@ -219,7 +257,7 @@ def _fit(
 def _metrics(
     trainer: SFTTrainer,
     fit: _Fit,
-    data: TrainingMix,
+    rows: RowCounts,
     settings: TrainingSettings,
     runtime: Runtime,
     cuda: bool,
@@ -238,7 +276,8 @@ def _metrics(
         "global_step": st.global_step,
         "max_steps": st.max_steps,
         "epochs": settings["epochs"],
-        "train_rows": len(data.rows),
+        "train_rows": rows["trained"],
+        "rows": rows,
         "tokens_seen": tokens,
         "tokens_seen_this_run": tokens_session,
         "train_time_s": round(elapsed, 3),

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
+from lema.config.access import PER_TASK_TRAINING
 from lema.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,11 +42,15 @@ class TrainingSettings(TypedDict):
     or ``--settings``), every schema key present after :func:`validate_settings`."""
 
     quantization: str
-    epochs: float
     max_steps: int | None
-    max_seq_length: int
+    epochs: float
+    max_prompt_tokens: int
+    max_completion_tokens: int
     learning_rate: float
     lr_scheduler: str
+    warmup_ratio: float
+    weight_decay: float
+    adam_beta2: float
     batch_size: int
     per_device_batch_size: int
     lora: LoraSettings
@@ -56,6 +61,7 @@ class TrainingSettings(TypedDict):
     save_steps: int
     logging_steps: int
     seed: int
+    data_seed: int
     model: NotRequired[str | None]
 
 
@@ -72,8 +78,9 @@ class Runtime(TypedDict):
 
 
 def validate_settings(settings: Any, backbone: str = "?") -> TrainingSettings:
-    """Check resolved settings (the output of ``lema.config.backbone_training``) against the
-    config schema's `training` definition; raise ConfigError naming the bad key."""
+    """Check resolved settings (the output of ``lema.config.backbone_training``: one value per
+    key, the task's already picked) against the config schema's `training` definition; raise
+    ConfigError naming the bad key."""
     import jsonschema
 
     from lema.config import load_schema
@@ -83,7 +90,8 @@ def validate_settings(settings: Any, backbone: str = "?") -> TrainingSettings:
     schema = load_schema()
     definitions = schema["definitions"]
     training = copy.deepcopy(definitions["training"])
-    training["properties"]["max_seq_length"] = {"type": "integer", "minimum": 1}
+    for key in PER_TASK_TRAINING:  # resolved for one task: a single integer
+        training["properties"][key] = {"type": "integer", "minimum": 1}
     training["properties"]["model"] = {"type": ["string", "null"]}
     training["definitions"] = definitions
     errors = list(jsonschema.Draft202012Validator(training).iter_errors(settings))
@@ -91,7 +99,7 @@ def validate_settings(settings: Any, backbone: str = "?") -> TrainingSettings:
         err = jsonschema.exceptions.best_match(errors)
         key = ".".join(str(p) for p in err.absolute_path) or "<settings>"
         raise ConfigError(f"training setting '{key}' for backbone '{backbone}': {err.message}")
-    required = ["max_seq_length", "learning_rate"]
+    required = [*PER_TASK_TRAINING, "learning_rate"]
     missing = [k for k in required if settings.get(k) is None]
     if missing:
         raise ConfigError(f"training settings for backbone '{backbone}' lack {', '.join(missing)}")
@@ -106,8 +114,12 @@ def validate_settings(settings: Any, backbone: str = "?") -> TrainingSettings:
     return cast(TrainingSettings, full)
 
 
-def resolve_runtime(settings: TrainingSettings, world_size: int, cuda: bool) -> Runtime:
-    """What the settings mean on this machine: quantisation, dtypes, optimiser, accumulation."""
+def resolve_runtime(
+    settings: TrainingSettings, world_size: int, cuda: bool, backbone: str = "?"
+) -> Runtime:
+    """What the settings mean on this machine: quantisation, dtypes, optimiser, and the
+    gradient accumulation that keeps the effective batch at ``batch_size`` on ``world_size``
+    processes (fewer GPUs than the official 4: more accumulation, same batch)."""
     quant = settings["quantization"]
     if quant == "auto":
         quant = "nf4" if cuda else "none"
@@ -120,8 +132,8 @@ def resolve_runtime(settings: TrainingSettings, world_size: int, cuda: bool) -> 
     optimizer = settings["optimizer"]
     if not cuda and optimizer in PAGED_FALLBACK:
         optimizer = PAGED_FALLBACK[optimizer]
+    accumulation = accumulation_steps(settings, world_size, backbone)
     per_device = settings["per_device_batch_size"]
-    accumulation = max(1, round(settings["batch_size"] / (per_device * world_size)))
     return {
         "quantization": quant,
         "compute_dtype": compute,
@@ -131,6 +143,20 @@ def resolve_runtime(settings: TrainingSettings, world_size: int, cuda: bool) -> 
         "num_processes": world_size,
         "device": _device_name(cuda),
     }
+
+
+def accumulation_steps(settings: TrainingSettings, world_size: int, backbone: str = "?") -> int:
+    """``batch_size / (per_device_batch_size x world_size)``; a batch size that this does not
+    divide exactly raises ConfigError (the effective batch would silently differ)."""
+    per_device, batch = settings["per_device_batch_size"], settings["batch_size"]
+    step = per_device * world_size
+    if batch % step:
+        raise ConfigError(
+            f"training setting 'batch_size' for backbone '{backbone}': {batch} is not a multiple "
+            f"of per_device_batch_size x processes = {per_device} x {world_size} = {step}; "
+            "change batch_size or per_device_batch_size"
+        )
+    return batch // step
 
 
 def _device_name(cuda: bool) -> str:
@@ -161,7 +187,9 @@ def sft_arguments(
     settings: TrainingSettings, runtime: Runtime, checkpoints: Path, cuda: bool
 ) -> dict[str, Any]:
     """The keyword arguments of TRL's ``SFTConfig``: loss on completions only, no packing,
-    checkpoints every ``save_steps`` into ``checkpoints`` (the last two kept)."""
+    checkpoints every ``save_steps`` into ``checkpoints`` (the last two kept). Rows arrive
+    tokenised and within their limits (:func:`lema.training.dataset.tokenize_mix`), so TRL's own
+    truncation is off (``max_length=None``): it can never cut a row silently."""
     bf16, fp16 = mixed_precision(runtime, cuda)
     return dict(
         output_dir=str(checkpoints),
@@ -171,18 +199,19 @@ def sft_arguments(
         max_steps=settings["max_steps"] or -1,
         learning_rate=settings["learning_rate"],
         lr_scheduler_type=settings["lr_scheduler"],
-        warmup_steps=0,
-        weight_decay=0.0,
+        warmup_steps=settings["warmup_ratio"],  # a float in [0, 1): a ratio of the steps
+        weight_decay=settings["weight_decay"],
+        adam_beta2=settings["adam_beta2"],
         max_grad_norm=settings["max_grad_norm"],
         optim=runtime["optimizer"],
         gradient_checkpointing=settings["gradient_checkpointing"],
         gradient_checkpointing_kwargs={"use_reentrant": False},
         train_sampling_strategy="group_by_length" if settings["group_by_length"] else "random",
         seed=settings["seed"],
-        data_seed=settings["seed"],
+        data_seed=settings["data_seed"],
         bf16=bf16,
         fp16=fp16,
-        max_length=settings["max_seq_length"],
+        max_length=None,
         completion_only_loss=True,
         packing=False,
         save_strategy="steps",
