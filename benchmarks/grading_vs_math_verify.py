@@ -136,6 +136,14 @@ def _numeric_responses(x: str, unit: str, rng: random.Random) -> list[tuple[str,
         ("bold-answer", f"{pre}**Answer:** {x}"),
         ("thousands", f"{pre}The answer is {_thousands(x)}."),
     ]
+    shapes += [
+        ("bold", f"{pre}The answer is **{x}**."),
+        ("latex-paren", f"{pre}The answer is \\({x}\\)."),
+        ("answer-colon-unit", f"{pre}Answer: {x}{u}"),
+        ("final-no-colon", f"{pre}The final answer is {x}"),
+        ("prose-last-number", f"{pre}Putting everything together, we get {x}{u}."),
+        ("answer-dollar-math", f"{pre}The answer is: ${x}$"),
+    ]
     if re.fullmatch(r"-?\d+", x):
         shapes.append(("as-decimal", f"{pre}The answer is {x}.0."))
     return shapes
@@ -300,6 +308,8 @@ def _rewrites(g: str, problem: str) -> Iterator[tuple[str, str, bool]]:
             False,
         )
         yield "frac-digit", f"{sign}\\frac{{{a}}}{{{b + 1}}}", False
+        yield "frac-unreduced", f"{sign}\\frac{{{2 * a}}}{{{2 * b}}}", True
+        yield "frac-slash-spaced", f"{sign}{a} / {b}", True
     if _INT.match(g):
         v = int(g)
         yield "x-equals", f"x = {g}", True
@@ -312,6 +322,14 @@ def _rewrites(g: str, problem: str) -> Iterator[tuple[str, str, bool]]:
             yield "thousands-brace", f"{v:,}".replace(",", "{,}"), True
     if _DEC.match(g):
         yield "decimal-trailing-zero", g + "0", True
+        from fractions import Fraction
+
+        v = Fraction(g)
+        yield (
+            "decimal->frac",
+            f"{'-' if v < 0 else ''}\\frac{{{abs(v.numerator)}}}{{{v.denominator}}}",
+            True,
+        )
         i = max(k for k, c in enumerate(g) if c.isdigit())
         yield "decimal-one-digit", g[:i] + str((int(g[i]) + 1) % 10), False
     m = _TUPLE.match(g)
@@ -347,6 +365,8 @@ def _rewrites(g: str, problem: str) -> Iterator[tuple[str, str, bool]]:
         and "order" not in problem.lower()
     ):
         yield "list-reordered", ", ".join(reversed(parts)), True
+        yield "list-as-set", "\\{" + ", ".join(parts) + "\\}", True
+        yield "list-one-changed", ", ".join(parts[:-1] + [_bump_first_int(parts[-1])]), False
     m = re.fullmatch(r"(\d+)\\text\{\s*([a-z ]+)\}", g)
     if m:
         yield "unit-dropped", m.group(1), True
@@ -396,6 +416,11 @@ def _symbolic_rewrites(g: str) -> Iterator[tuple[str, str, bool]]:
     if m and not (m.group(1).isdigit() and m.group(2).isdigit()) and "," not in m.group(0):
         yield "frac-as-quotient", f"({m.group(1)})/({m.group(2)})", True
         yield "frac-inverted", f"\\frac{{{m.group(2)}}}{{{m.group(1)}}}", False
+    m = re.fullmatch(r"\\[dt]?frac\{(\d*)\\sqrt\{(\d+)\}\}\{(\d+)\}", g)
+    if m:
+        k, r, d = m.group(1) or "1", m.group(2), m.group(3)
+        yield "radical-coefficient", f"\\frac{{{k}}}{{{d}}}\\sqrt{{{r}}}", True
+        yield "radical-coefficient-miss", f"\\frac{{{k}}}{{{d}}}\\sqrt{{{int(r) + 1}}}", False
     m = re.fullmatch(r"(\d+)\\pi", g)
     if m:
         yield "pi-commuted", f"\\pi \\cdot {m.group(1)}", True
@@ -527,6 +552,106 @@ SHAPES: list[tuple[str, str, str, bool, str]] = [
     ("The answer is $0.00073$.", ".00073", "math", True, "exact-decimal"),
     ("The answer is $0.3333333$.", "\\frac13", "math", True, "repeating-decimal"),
     ("The answer is $0.33$.", "\\frac13", "math", False, "repeating-decimal"),
+    # boxes, headers and what follows them
+    ("The side is $\\boxed{5}$ cm.", "5", "math", True, "boxed-unit"),
+    ("**Final Answer**\n\\[ \\boxed{42} \\]", "42", "math", True, "final-header"),
+    ("**Final Answer**\n\\[ \\boxed{42} \\]", "24", "math", False, "final-header"),
+    ("Final Answer: $\\boxed{42}$", "42", "gsm8k", True, "final-boxed"),
+    (
+        "The answer is $\\boxed{10}$.\n\nQuestion: How many legs?\nThe answer is 3.",
+        "10",
+        "math",
+        True,
+        "continuation",
+    ),
+    (
+        "The answer is $\\boxed{10}$.\n\nQuestion: How many legs?\nThe answer is 3.",
+        "3",
+        "math",
+        False,
+        "continuation",
+    ),
+    ("The answer is $\\boxed{\\textbf{(B) } 12}$.", "\\text{(B)}", "math", True, "choice-boxed"),
+    ("The answer is $\\boxed{\\textbf{(B) } 12}$.", "\\text{(C)}", "math", False, "choice-boxed"),
+    # money
+    ("The answer is \\$1,234.50.", "1234.5", "gsm8k", True, "money"),
+    ("The answer is \\$1,234.50.", "1234", "gsm8k", False, "money"),
+    ("The total is $18.00.\nThe answer is $18.00.", "18", "gsm8k", True, "money"),
+    ("The answer is 5%.", "5", "gsm8k", True, "percent-sign"),
+    ("The answer is 0.5", "5", "gsm8k", False, "decimal"),
+    ("The answer is 18.", "18.5", "gsm8k", False, "decimal"),
+    # symbolic
+    (
+        "The answer is $\\boxed{\\dfrac{\\sqrt{3}}{2}}$.",
+        "\\frac{\\sqrt3}2",
+        "math",
+        True,
+        "radical-frac",
+    ),
+    (
+        "The answer is $\\boxed{\\dfrac{\\sqrt{3}}{2}}$.",
+        "\\frac{\\sqrt2}2",
+        "math",
+        False,
+        "radical-frac",
+    ),
+    ("The answer is $\\frac{\\pi}{4}$.", "\\pi/4", "math", True, "pi"),
+    ("The answer is $\\frac{\\pi}{4}$.", "\\frac{\\pi}{3}", "math", False, "pi"),
+    ("The answer is $2^{10}$.", "1024", "math", True, "power"),
+    ("The answer is $1.5 \\times 10^{3}$.", "1500", "math", True, "scientific"),
+    ("The answer is $10^{-3}$.", "0.001", "math", True, "scientific"),
+    ("The answer is $10^{-3}$.", "0.01", "math", False, "scientific"),
+    ("The answer is $2\\sqrt{3}$.", "\\sqrt{6}", "math", False, "radical"),
+    ("The answer is $2\\sqrt{3}$.", "\\sqrt{12}", "math", True, "radical"),
+    # solutions, intervals, matrices, equations
+    ("The solutions are $x=2$ and $x=-3$.", "-3, 2", "math", True, "solutions"),
+    ("The solutions are $x=2$ and $x=-3$.", "2, 3", "math", False, "solutions"),
+    (
+        "So $x \\in \\boxed{(-\\infty, 2) \\cup (3, \\infty)}$.",
+        "(-\\infty,2)\\cup(3,\\infty)",
+        "math",
+        True,
+        "union",
+    ),
+    (
+        "So $x \\in \\boxed{(-\\infty, 2] \\cup (3, \\infty)}$.",
+        "(-\\infty,2)\\cup(3,\\infty)",
+        "math",
+        False,
+        "union",
+    ),
+    (
+        "The answer is $\\boxed{x<2 \\text{ or } x>3}$.",
+        "(-\\infty,2)\\cup(3,\\infty)",
+        "math",
+        True,
+        "inequality",
+    ),
+    ("The answer is $\\boxed{(1,2)}$.", "[1,2]", "math", False, "interval"),
+    (
+        "The answer is $\\boxed{\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}}$.",
+        "(1,-2)",
+        "math",
+        True,
+        "vector",
+    ),
+    (
+        "The answer is $\\boxed{\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}}$.",
+        "(-2,1)",
+        "math",
+        False,
+        "vector",
+    ),
+    ("The circle is $\\boxed{y^2 + x^2 = 25}$.", "x^2+y^2=25", "math", True, "equation"),
+    ("The circle is $\\boxed{y^2 + x^2 = 25}$.", "x^2+y^2=5", "math", False, "equation"),
+    (
+        "The probability is $\\frac{1}{6}$, or about 16.7%.",
+        "\\frac16",
+        "math",
+        True,
+        "exact-then-approx",
+    ),
+    ("The answer is $\\boxed{\\infty}$.", "\\infty", "math", True, "infinity"),
 ]
 
 
