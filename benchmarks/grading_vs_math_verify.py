@@ -708,9 +708,12 @@ def lema_grade(it: Item) -> bool:
 GRADERS: dict[str, Callable[[Item], bool]] = {"lema": lema_grade, "math-verify": math_verify_grade}
 
 
-def run_set(name: str, items: list[Item], show: int) -> dict:
+def run_set(name: str, items: list[Item], show: int, graders: list[str] | None = None) -> dict:
+    """Every grader of ``graders`` (default: all) over ``items``: agreement with the labels,
+    false positives and negatives (``show`` examples of each), items/s and the slowest item."""
     res = {"set": name, "n": len(items), "graders": {}}
-    for gname, fn in GRADERS.items():
+    for gname in graders or list(GRADERS):
+        fn = GRADERS[gname]
         times, got = [], []
         for it in items:
             t = time.perf_counter()
@@ -770,6 +773,31 @@ def build_sets(data: Path, seed: int, n: int) -> dict[str, list[Item]]:
     return sets
 
 
+def markdown_table(runs: list[dict]) -> str:
+    """The per-set results as a Markdown table (agreement %, FP, FN, items/s, worst ms)."""
+    lines = [
+        "| set | n | lema agree % | FP | FN | items/s | worst ms "
+        "| math-verify agree % | FP | FN | items/s | worst ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        cells = [r["set"], str(r["n"])]
+        for g in ("lema", "math-verify"):
+            x = r["graders"].get(g)
+            if x is None:
+                cells += ["-"] * 5
+                continue
+            cells += [
+                f"{x['agree_pct']:.2f}",
+                str(x["false_pos"]),
+                str(x["false_neg"]),
+                f"{x['items_per_s']:.0f}",
+                f"{x['worst_ms']:.0f}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _versions() -> dict:
     import importlib.metadata as md
 
@@ -784,6 +812,8 @@ def main() -> int:
     ap.add_argument("--sets", default="", help="comma-separated subset of the sets")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--disagreements", type=int, default=3, help="examples printed per error")
+    ap.add_argument("--graders", default="lema,math-verify", help="comma-separated")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = ap.parse_args()
 
     pool.bounded_sympy_equal.cache_clear()
@@ -810,16 +840,14 @@ def main() -> int:
     print(head)
     runs = []
     for name, items in sets.items():
-        r = run_set(name, items, args.disagreements)
+        r = run_set(name, items, args.disagreements, args.graders.split(","))
         runs.append(r)
-        lg, mg = r["graders"]["lema"], r["graders"]["math-verify"]
-        print(
-            f"{name:14} {r['n']:5d} | {lg['agree_pct']:7.2f} {lg['false_pos']:4d} "
-            f"{lg['false_neg']:4d} {lg['items_per_s']:7.0f} {lg['worst_ms']:8.1f} | "
-            f"{mg['agree_pct']:7.2f} {mg['false_pos']:4d} {mg['false_neg']:4d} "
-            f"{mg['items_per_s']:7.0f} {mg['worst_ms']:8.1f}",
-            flush=True,
-        )
+        cols = [
+            f"{g['agree_pct']:7.2f} {g['false_pos']:4d} {g['false_neg']:4d} "
+            f"{g['items_per_s']:7.0f} {g['worst_ms']:8.1f}"
+            for g in r["graders"].values()
+        ]
+        print(f"{name:14} {r['n']:5d} | " + " | ".join(cols), flush=True)
     for r in runs:
         for gname, g in r["graders"].items():
             for what in ("fp_examples", "fn_examples"):
@@ -832,6 +860,8 @@ def main() -> int:
             g.pop("verdicts")
     if args.json:
         args.json.write_text(json.dumps(info | {"runs": runs}, indent=2) + "\n")
+    if args.markdown:
+        print(markdown_table(runs))
     grading.shutdown()
     return 0
 
