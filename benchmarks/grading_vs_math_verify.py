@@ -579,6 +579,9 @@ SHAPES: list[tuple[str, str, str, bool, str]] = [
     ("The total is $18.00.\nThe answer is $18.00.", "18", "gsm8k", True, "money"),
     ("The answer is 5%.", "5", "gsm8k", True, "percent-sign"),
     ("The answer is 0.5", "5", "gsm8k", False, "decimal"),
+    ("The answer is 27 or 28.", "27", "gsm8k", False, "hedge"),
+    ("The answer is 27 or 28.", "28", "gsm8k", False, "hedge"),
+    ("The answer is $27$ or $28$.", "27", "math", False, "hedge"),
     ("The answer is 18.", "18.5", "gsm8k", False, "decimal"),
     # symbolic
     (

@@ -156,3 +156,21 @@ def test_bare_letter_algebra(completion, gold, expected):
 )
 def test_choice_letter_with_text_equivalence(pred, gold, expected):
     assert equivalent(pred, gold, "math") is expected
+
+
+# ------------------------------------------------------- GSM8K: a hedged answer is no answer
+
+
+@pytest.mark.parametrize(
+    ("completion", "gold", "expected"),
+    [
+        ("The answer is 27 or 28.", "27", False),
+        ("The answer is 27 or 28.", "28", False),  # not the last number either
+        ("The answer is 27, or maybe 28.", "27", False),
+        ("#### 27 or 28", "27", False),
+        ("The answer is 27 ordered pairs.", "27", True),  # "or" inside a word
+        ("The answer is 27 or 28.\nThe answer is 28.", "28", True),  # a later statement decides
+    ],
+)
+def test_gsm8k_hedged_answer(completion, gold, expected):
+    assert grade(completion, gold, "gsm8k") is expected

@@ -206,6 +206,8 @@ def clean_number_text(s: str) -> str:
     return s.strip()
 
 
+#: a second number offered instead of the first: "27 or 28", "27 (or maybe 28)"
+_HEDGE_RE = re.compile(r"^\s*[(,]?\s*or\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?-?\d", re.I)
 #: a span that starts with one number grouped by spaces, then only words or nothing
 _LEAD_GROUPED_RE = re.compile(
     r"^[\s:*(]*(-?\d{1,3}(?: \d{3})+(?:\.\d+)?)(?![\d.,]?\d)\s*(?=[a-zA-Z%]|$)"
@@ -215,6 +217,13 @@ _LEAD_DECIMAL_COMMA_RE = re.compile(
     r"^[\s:*(]*(-?\d+),(\d{1,2}|\d{4,})(?![\d.,])\s*(?=[a-zA-Z%]|$)|"
     r"^[\s:*(]*(-?0),(\d+)(?![\d.,])\s*(?=[a-zA-Z%]|$)"
 )
+
+
+def hedged(span: str) -> bool:
+    """Whether an answer span offers a second number instead of its first ("27 or 28")."""
+    s = clean_number_text(span)
+    lead = re.match(r"^[\s:*(]*-?" + NUM_BODY + r"(?![\d])", s)
+    return bool(lead and _HEDGE_RE.match(s[lead.end() :]))
 
 
 def number_in_span(span: str) -> str | None:
@@ -230,6 +239,8 @@ def number_in_span(span: str) -> str | None:
         return f"{comma.group(1)}.{comma.group(2)}"
     lead = re.match(r"^[\s:*(]*(-?" + NUM_BODY + r")(?![\d])\s*(?P<op>[-+*/×x÷^(])?", s)
     if lead and not lead.group("op"):
+        if _HEDGE_RE.match(s[lead.end() :]):  # "27 or 28": no one answer
+            return None
         return lead.group(1).replace(",", "")
     if lead and lead.group("op") == "/" and "=" not in s:  # "The answer is 1/2."
         fm = re.match(r"^[\s:*(]*(-?\d+)\s*/\s*(\d+)(?![\d.,]\d)", s)
@@ -361,6 +372,8 @@ def extract_answer(completion: str | None, task: str) -> str | None:
                 span = _join_boxes(text) or span
             if kind == "a" and len(span) > 40:
                 continue
+            if task == "gsm8k" and hedged(span):
+                return None  # "The answer is 27 or 28": the last statement offers two answers
             if not _plausible(span, task, kind):
                 continue
             if task == "gsm8k":
