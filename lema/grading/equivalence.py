@@ -243,12 +243,39 @@ def _shape_equal(pred: str, gold: str) -> bool | None:
     pb, gb = base_number(pred), base_number(gold)
     if pb is not None and gb is not None:
         return _base_value(pb) == _base_value(gb)
+    if (pb is None) != (gb is None):  # "1101_2" for 13: equal by value (else: by digits, below)
+        b, other = (pb, gold) if pb is not None else (gb, pred)
+        plain = other.strip().strip("$").strip()
+        if re.fullmatch(r"\d+", plain) and _base_value(b) == int(plain):
+            return True
+    letters = _choice_with_text(pred), _choice_with_text(gold)
+    gl, pl = MC_RE.match(normalize_math(gold)), MC_RE.match(normalize_math(pred))
+    if letters[0] and gl and not pl:  # "(D) -16.2" for the letter D
+        return letters[0] == gl.group(1).upper()
+    if letters[1] and pl and not gl:
+        return letters[1] == pl.group(1).upper()
     dec = decimal_comma(pred)
     if dec is not None:
         gn = parse_number(normalize_math(gold))
         if gn is not None:
             return numbers_equal(Fraction(dec), gn, dec, normalize_math(gold))
     return None
+
+
+_CHOICE_TEXT_RE = re.compile(
+    r"^\s*\$?\s*(?:\\text\{\s*)?\(([A-E])\)\s*\}?(?:\s+|\s*[:=.]\s*)"
+    r"(?P<rest>(?:-?[\w\\$(√]).*)$",
+    re.S,
+)
+
+
+def _choice_with_text(s: str) -> str | None:
+    """The letter of a multiple-choice answer written with its option's text ("(D) -16.2",
+    "(A) 4,000", "(B) 62, 34"); None for anything else, or when another choice follows."""
+    m = _CHOICE_TEXT_RE.match(s)
+    if m is None or re.search(r"\(\s*[A-E]\s*\)", m.group("rest")):
+        return None
+    return m.group(1)
 
 
 def decimal_comma(s: str) -> str | None:

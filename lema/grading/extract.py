@@ -206,11 +206,41 @@ def clean_number_text(s: str) -> str:
     return s.strip()
 
 
+#: a second number offered instead of the first: "27 or 28", "27 (or maybe 28)"
+_HEDGE_RE = re.compile(r"^\s*[(,]?\s*or\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?-?\d", re.I)
+#: a span that starts with one number grouped by spaces, then only words or nothing
+_LEAD_GROUPED_RE = re.compile(
+    r"^[\s:*(]*(-?\d{1,3}(?: \d{3})+(?:\.\d+)?)(?![\d.,]?\d)\s*(?=[a-zA-Z%]|$)"
+)
+#: a span that starts with a decimal comma no thousands separator can be ("3,75", "0,5")
+_LEAD_DECIMAL_COMMA_RE = re.compile(
+    r"^[\s:*(]*(-?\d+),(\d{1,2}|\d{4,})(?![\d.,])\s*(?=[a-zA-Z%]|$)|"
+    r"^[\s:*(]*(-?0),(\d+)(?![\d.,])\s*(?=[a-zA-Z%]|$)"
+)
+
+
+def hedged(span: str) -> bool:
+    """Whether an answer span offers a second number instead of its first ("27 or 28")."""
+    s = clean_number_text(span)
+    lead = re.match(r"^[\s:*(]*-?" + NUM_BODY + r"(?![\d])", s)
+    return bool(lead and _HEDGE_RE.match(s[lead.end() :]))
+
+
 def number_in_span(span: str) -> str | None:
     """The number an answer span states: after the last '=', else its first number."""
     s = clean_number_text(span)
+    # "12 000" (thousands grouped by spaces) and "3,75" (a decimal comma) as the whole number
+    # of the span, with at most words (units) after it
+    grouped = _LEAD_GROUPED_RE.match(s)
+    if grouped:
+        return grouped.group(1).replace(" ", "")
+    comma = _LEAD_DECIMAL_COMMA_RE.match(s)
+    if comma:
+        return f"{comma.group(1)}.{comma.group(2)}"
     lead = re.match(r"^[\s:*(]*(-?" + NUM_BODY + r")(?![\d])\s*(?P<op>[-+*/×x÷^(])?", s)
     if lead and not lead.group("op"):
+        if _HEDGE_RE.match(s[lead.end() :]):  # "27 or 28": no one answer
+            return None
         return lead.group(1).replace(",", "")
     if lead and lead.group("op") == "/" and "=" not in s:  # "The answer is 1/2."
         fm = re.match(r"^[\s:*(]*(-?\d+)\s*/\s*(\d+)(?![\d.,]\d)", s)
@@ -342,6 +372,8 @@ def extract_answer(completion: str | None, task: str) -> str | None:
                 span = _join_boxes(text) or span
             if kind == "a" and len(span) > 40:
                 continue
+            if task == "gsm8k" and hedged(span):
+                return None  # "The answer is 27 or 28": the last statement offers two answers
             if not _plausible(span, task, kind):
                 continue
             if task == "gsm8k":
@@ -361,6 +393,11 @@ def extract_answer(completion: str | None, task: str) -> str | None:
 
 #: longest completion read as a bare answer ("3/4", "5\\sqrt{2}", "(2,-7)", "2 500")
 MAX_BARE_CHARS = 80
+#: algebra in one-letter variables only: "q - r + p", "a^b", "(x+y)/z"
+_LETTER_ALGEBRA_RE = re.compile(
+    r"[\s$(]*-?[a-zA-Z](?![a-zA-Z])(?:[\s)]*[-+*/^][\s(]*-?[a-zA-Z](?![a-zA-Z]))+[\s)$]*"
+)
+_BARE_CHOICE_RE = re.compile(r"\(?[A-E]\)?\.?")
 _SPACED_THOUSANDS_RE = re.compile(r"^\s*-?\d{1,3}(?: \d{3})+(?:\.\d+)?\s*$")
 
 
@@ -370,10 +407,12 @@ def _bare_answer(text: str) -> str | None:
     t = re.sub(r"\\(?:boxed|fbox)\s*\{\s*\}", "", text).strip()
     if not t or len(t) > MAX_BARE_CHARS or "\n" in t:
         return None
+    if _BARE_CHOICE_RE.fullmatch(t):  # a multiple-choice letter alone: "(C)", "C)", "C."
+        return t.rstrip(".").strip()
     # mathematics first: a number, a command or a one-letter variable ("x = 5"), units after
     if not re.match(r"[\s$(\[{+\-.]*(?:\d|\\[a-zA-Z]|[a-zA-Z](?![a-zA-Z']))", t):
         return None
-    if not re.search(r"\d|\\[a-zA-Z]", t):
+    if not re.search(r"\d|\\[a-zA-Z]", t) and not _LETTER_ALGEBRA_RE.fullmatch(t.rstrip(".")):
         return None
     body = re.sub(r"\\[a-zA-Z]+", " ", t.rstrip("."))
     words = re.findall(r"[A-Za-z]{2,}", body)
@@ -443,9 +482,20 @@ def _math_fallback(text: str) -> str | None:
         seg = segs[-1].strip()
         parts = re.split(r"(?<![<>!\\])=", seg)
         seg = parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else seg
-        seg = re.sub(r"\\approx.*$", "", seg).strip()
-        return seg.rstrip(".").strip() or None
+        head, _, approx = seg.partition("\\approx")
+        # "x \approx 17": a variable before it, the value after; else the exact value before
+        seg = approx if approx.strip() and re.fullmatch(r"\s*[a-zA-Z]?\s*", head) else head
+        return seg.strip().rstrip(".").strip() or None
+    clock = _LAST_TIME_RE.search(last_para)
+    if clock:  # "The train leaves at 4:15 p.m.": a clock time, not its minutes
+        return clock.group(1)
     return _last_free_number(last_para)
+
+
+#: a clock time with nothing numeric after it, at the end of a paragraph
+_LAST_TIME_RE = re.compile(
+    r"(?<![\d:.])(\d{1,2}:\d{2}(?:\s*[ap]\.?\s?m\.?)?)(?![\d:])[^\d]{0,40}$", re.I
+)
 
 
 #: characters that make a number touching them part of a LaTeX or arithmetic expression

@@ -176,11 +176,18 @@ def _strip_units(s: str) -> str:
             s = m.group("body").strip()
             continue
         m = _TRAILING_WORD_UNIT_RE.match(s)
-        if m and m.group("body").strip():
+        if m and m.group("body").strip() and not _letter_variable(m.group("body"), s):
             s = m.group("body").strip()
             continue
         break
     return s
+
+
+def _letter_variable(body: str, s: str) -> bool:
+    """Whether the one-letter "unit" after ``body`` is a variable: ``1+2h``, ``3x^2+5m``
+    (``12 m`` and ``4.5 s`` stay units: a plain number before them)."""
+    unit = s[len(body) :].strip().rstrip(".")
+    return len(unit) == 1 and not re.fullmatch(r"-?[\d.,]+", body.strip())
 
 
 _REPEATING_RE = re.compile(r"(?<![\d.])(-?)(\d*)\.(\d*)\\(?:overline|bar)\s*\{\s*(\d+)\s*\}")

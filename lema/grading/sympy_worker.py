@@ -35,8 +35,18 @@ def _math_verify():
         logging.getLogger("math_verify").setLevel(logging.CRITICAL)
         logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
         from math_verify import LatexExtractionConfig, parse, verify
+        from math_verify.parser import NormalizationConfig
 
-        cfg = [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=True)]
+        # units off: its unit list drops a trailing one-letter variable ("6+9c" parses as 15,
+        # "4h" as 4); lema's own normalisation has already taken units off the answers
+        norm = NormalizationConfig(
+            basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all"
+        )
+        cfg = [
+            LatexExtractionConfig(
+                boxed_match_priority=0, try_extract_without_anchor=True, normalization_config=norm
+            )
+        ]
         _mv = (parse, verify, cfg)
     return _mv
 
