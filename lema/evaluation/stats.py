@@ -8,7 +8,11 @@
   fixed seed. A resample of n problems is summarised by how many of them are A-only and
   B-only solves; those two counts are drawn from their exact multinomial distribution (what
   drawing n problem indices would give), so 10,000 resamples of 5,000 problems take
-  milliseconds.
+  milliseconds;
+- :func:`pass_at_k`: the unbiased pass@k estimator of Chen et al. (2021) for one problem with
+  n samples of which c are correct; :func:`mean_interval`: the normal-approximation 95 %
+  interval of a mean over problems (pass@k's per-problem estimates are not 0/1, so Wilson's
+  interval does not apply to them).
 """
 
 from __future__ import annotations
@@ -40,6 +44,34 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> list[float] | None:
     half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
     lo, hi = max(0.0, centre - half), min(1.0, centre + half)
     return [round(100 * lo, 2), round(100 * hi, 2)]
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The probability that at least one of ``k`` samples drawn without replacement from
+    ``n`` samples, ``c`` of them correct, is correct: 1 − C(n−c, k) / C(n, k) (Chen et al.,
+    2021, the unbiased estimator of pass@k), as the product 1 − Π_{i=n−c+1..n} (1 − k/i),
+    which stays exact in floating point where the binomials overflow."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass_at_k: need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    miss = 1.0
+    for i in range(n - c + 1, n + 1):
+        miss *= 1.0 - k / i
+    return 1.0 - miss
+
+
+def mean_interval(values: Sequence[float], z: float = Z95) -> list[float] | None:
+    """The normal-approximation interval mean ± z·s/√N of values in [0, 1] (s: the sample
+    standard deviation), as [lo, hi] in percent (2 decimals), clipped to [0, 100]; None
+    without values. With one value, or values that are all equal, the interval is the mean."""
+    n = len(values)
+    if n == 0:
+        return None
+    mean = math.fsum(values) / n
+    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    half = z * math.sqrt(var / n)
+    return [round(100 * max(0.0, mean - half), 2), round(100 * min(1.0, mean + half), 2)]
 
 
 def mcnemar_exact_p(b: int, c: int) -> float:
