@@ -22,7 +22,8 @@ from lema.config import decode_spec, load_config
 from lema.errors import LemaError
 from lema.evaluation.metrics import compute_metrics, grade_frame, sample_ks
 from lema.evaluation.predict import Samples
-from lema.evaluation.stats import mean_interval, pass_at_k
+from lema.evaluation.stats import mean_interval, pass_at_k, wilson_interval
+from lema.evaluation.summary import build_summary, to_html, to_markdown
 from lema.evaluation.votes import cluster_labels, label_samples, majority_correct
 from lema.formats import cot_prompt
 from lema.tables import SAMPLE_COLUMNS
@@ -74,10 +75,12 @@ def test_sample_ks_and_mean_interval():
     assert sample_ks(6) == [1, 2, 4, 6]
     assert sample_ks(8) == [1, 2, 4, 8]
     assert mean_interval([]) is None
-    assert mean_interval([0.5]) == [50.0, 50.0]
-    # by hand: mean 0.5, s^2 = 4 * 0.25^2 / 3, half = 1.96 * sqrt(s^2 / 4) = 0.2829
-    lo, hi = mean_interval([0.25, 0.75, 0.25, 0.75])
-    assert (lo, hi) == (21.71, 78.29)
+    # 0/1 values: exactly Wilson's interval of the count
+    assert mean_interval([1.0, 0.0, 0.0]) == wilson_interval(1, 3) == [6.15, 79.23]
+    # values in between: Wilson's at the mean (p = 0.5, N = 4), by hand:
+    # centre = (0.5 + z²/8) / (1 + z²/4) = 0.5, half = z/(1 + z²/4) · √(1/16 + z²/64) = 0.3498
+    assert mean_interval([0.25, 0.75, 0.25, 0.75]) == [15.0, 85.0]
+    assert mean_interval([0.0] * 4)[1] > 0  # never shrinks to a point
 
 
 # -------------------------------------------------------------------------------- votes
@@ -213,6 +216,34 @@ def test_lema_eval_recomputes_pass_and_maj_at_k_from_a_jsonl(tmp_path, capsys):
     assert main(["eval", str(bad), "--task", "gsm8k"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.jsonl: column 'samples' must hold a list" in err[0]
+
+
+def test_summary_shows_sampled_columns_only_when_present(tmp_path):
+    base = {"task": "gsm8k", "backbone": "tb", "n": 3, "correct": 2, "pass@1": 66.67}
+    plain = tmp_path / "cot" / "metrics.json"
+    plain.parent.mkdir()
+    plain.write_text(json.dumps({**base, "mix": "cot"}))
+    alone = build_summary([plain])
+    assert "samples" not in alone.columns and not any("sampled" in c for c in alone.columns)
+    assert "maj@n" not in to_markdown(alone) and "maj@n" not in to_html(alone)
+
+    sampled = tmp_path / "lema" / "metrics.json"
+    sampled.parent.mkdir()
+    graded = grade_frame(sampled_frame(), "gsm8k", workers=1)
+    sampled.write_text(json.dumps({**compute_metrics(graded), **base, "mix": "lema"}))
+    frame = build_summary([plain, sampled])
+    rows = {r["mix"]: r for r in frame.iter_rows(named=True)}
+    assert rows["lema"]["pass_at_1"] == 66.67  # the greedy figure stays
+    assert rows["lema"]["samples"] == 4 and rows["cot"]["samples"] is None
+    assert rows["lema"]["sampled_pass_at_1"] == 25.0
+    assert rows["lema"]["sampled_pass_at_4"] == 66.67
+    assert rows["lema"]["sampled_maj_at_4"] == 33.33
+    assert rows["cot"]["sampled_maj_at_4"] is None
+    md = to_markdown(frame)
+    assert "| Samples n | pass@n (%) [95% CI] | maj@n (%) [95% CI] |" in md
+    assert "| 4 | 66.7 [20.8, 93.8] | 33.3 [6.2, 79.2] |" in md
+    assert "| – | – | – |" in md  # the row without samples
+    assert "maj@n" in to_html(frame)
 
 
 # ------------------------------------------------------------------------------ config

@@ -24,8 +24,9 @@ predictions table also holds n sampled completions per problem (``samples``, a l
 into votes (``samples_vote``, lema.evaluation.votes); ``compute_metrics`` adds
 
 - ``pass@k`` for k = 1, 2, 4, … and n: the mean over problems of the unbiased estimator
-  1 − C(n−c, k)/C(n, k) (Chen et al., 2021; c correct of a problem's n samples), with a
-  normal-approximation 95 % interval over problems (the per-problem estimates are not 0/1);
+  1 − C(n−c, k)/C(n, k) (Chen et al., 2021; c correct of a problem's n samples), with the
+  Wilson interval at that mean over the N problems (lema.evaluation.stats.mean_interval:
+  exact Wilson for k = n, conservative below, where the per-problem estimates are not 0/1);
 - ``maj@k`` for the same k: the share of problems whose majority vote among their first k
   samples is the gold answer (votes clustered by ``equivalent()``, ties to the cluster voted
   for first, no-answer samples do not vote), with its Wilson interval;
@@ -70,7 +71,7 @@ from lema.tables import (
 )
 
 DEFAULT_TIMEOUT_S = 20.0
-PASS_K_CI_METHOD = "normal approximation over problems (mean ± 1.96 s/√N)"
+PASS_K_CI_METHOD = "wilson at the mean of the per-problem estimates (conservative)"
 VOTE_TIE_RULE = "a tie goes to the cluster whose first vote came earliest"
 
 

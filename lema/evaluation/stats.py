@@ -10,9 +10,8 @@
   drawing n problem indices would give), so 10,000 resamples of 5,000 problems take
   milliseconds;
 - :func:`pass_at_k`: the unbiased pass@k estimator of Chen et al. (2021) for one problem with
-  n samples of which c are correct; :func:`mean_interval`: the normal-approximation 95 %
-  interval of a mean over problems (pass@k's per-problem estimates are not 0/1, so Wilson's
-  interval does not apply to them).
+  n samples of which c are correct; :func:`mean_interval`: a 95 % interval of the mean of
+  per-problem values in [0, 1] (pass@k's estimates): Wilson's at the mean, conservative.
 """
 
 from __future__ import annotations
@@ -37,7 +36,10 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> list[float] | None:
         return None
     if not 0 <= k <= n:
         raise ValueError(f"wilson_interval: need 0 <= k <= n, got k={k}, n={n}")
-    p = k / n
+    return _wilson(k / n, n, z)
+
+
+def _wilson(p: float, n: int, z: float) -> list[float]:
     z2 = z * z
     denom = 1.0 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
@@ -62,16 +64,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def mean_interval(values: Sequence[float], z: float = Z95) -> list[float] | None:
-    """The normal-approximation interval mean ± z·s/√N of values in [0, 1] (s: the sample
-    standard deviation), as [lo, hi] in percent (2 decimals), clipped to [0, 100]; None
-    without values. With one value, or values that are all equal, the interval is the mean."""
-    n = len(values)
-    if n == 0:
+    """A 95 % interval of the mean of values in [0, 1] over N problems: the Wilson score
+    interval at p = the mean and n = N, as [lo, hi] in percent (2 decimals); None without
+    values. For 0/1 values it is exactly :func:`wilson_interval`; for values in between it is
+    conservative, since a [0, 1] variable's variance is at most p(1 − p) (and unlike a
+    normal approximation from the sample variance it never shrinks to a point)."""
+    if not values:
         return None
-    mean = math.fsum(values) / n
-    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    half = z * math.sqrt(var / n)
-    return [round(100 * max(0.0, mean - half), 2), round(100 * min(1.0, mean + half), 2)]
+    return _wilson(math.fsum(values) / len(values), len(values), z)
 
 
 def mcnemar_exact_p(b: int, c: int) -> float:
