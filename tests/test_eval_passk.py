@@ -433,3 +433,68 @@ def test_predict_samples_on_a_tiny_model(tiny_setup, tmp_path):
         [sys.executable, "-c", blocked], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode != 0 and "import of torch halted" in proc.stderr, proc.stderr[-3000:]
+
+
+def test_predict_samples_through_an_openai_compatible_server(openai_server, tmp_path, capsys):
+    """The samples of a problem are one request with n = 4 at the samples' temperature and
+    seed; the greedy request stays temperature 0; a rerun sends nothing."""
+    test = tmp_path / "test.parquet"
+    pl.DataFrame(
+        {"id": ["a", "b"], "question": ["What is 2 + 3?", "What is 1 + 1?"], "gold": ["5", "2"]}
+    ).write_parquet(test)
+    bodies: list[dict] = []
+
+    def answer(body, index):
+        bodies.append(body)
+        if body["temperature"] == 0:
+            return "The answer is 5."  # greedy: right on a, wrong on b
+        return f"The answer is {[5, 2, 7, 7][index]}."
+
+    server = openai_server(answer=answer)
+    args = [
+        "predict",
+        "--task",
+        "gsm8k",
+        "--test",
+        str(test),
+        "--output",
+        str(tmp_path / "p.parquet"),
+        "--backend",
+        "openai",
+        "--base-url",
+        server.url,
+        "--model",
+        "served",
+        "--cache",
+        str(tmp_path / "cache.sqlite"),
+        "--workers",
+        "1",
+        "--samples",
+        "4",
+        "--temperature",
+        "0.9",
+        "--seed",
+        "3",
+    ]
+    assert main(args) == 0
+    sampled = [b for b in bodies if b["temperature"] != 0]
+    assert len(sampled) == 8  # answer() runs once per choice
+    assert {(b["n"], b["temperature"], b.get("seed")) for b in sampled} == {(4, 0.9, 3)}
+    assert len(server.answered) == 2 and set(server.answered.values()) == {2}  # greedy + samples
+    frame = pl.read_parquet(tmp_path / "p.parquet")
+    assert frame["correct"].to_list() == [True, False]
+    assert frame["samples_correct"].to_list() == [
+        [True, False, False, False],
+        [False, True, False, False],
+    ]
+    m = compute_metrics(frame)
+    # a: 5 | 2 7 7 -> 7 wins; b: 5 2 7 7 -> 7 wins (2 votes) over 5 and 2
+    assert m["maj@k"]["4"]["value"] == 0.0 and m["maj@k"]["1"]["value"] == 50.0
+    assert m["pass@k"]["4"]["value"] == 100.0 and m["pass@k"]["1"]["value"] == 25.0
+    sent = len(bodies)
+    assert main(args) == 0
+    assert len(bodies) == sent
+    capsys.readouterr()
+    assert main([*args[: args.index("--samples")], "--temperature", "0.9"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--temperature set(s) the samples; pass --samples N" in err[0]
