@@ -109,12 +109,51 @@ def test_wrong_answers_join_the_earliest_equivalent_leader():
 
 
 def test_clustering_by_the_grader_merges_equivalent_wrong_answers_only():
-    # gold 3: every answer below is wrong; 0.5 = \frac12 = 1/2, but 2 is not 0.5
-    answers = [["0.5", "\\frac12", "2", None, "1/2"]]
-    correct = [[False] * 5]
-    assert label_samples(answers, correct, "math", workers=1) == [[0, 0, 2, None, 0]]
-    gsm = label_samples([["1,000", "1000", "999"]], [[False] * 3], "gsm8k", workers=1)
-    assert gsm == [[0, 0, 2]]
+    # gold 3: the first five are wrong; 0.5 = \frac12 = 1/2, but 2 is not 0.5
+    answers = [["0.5", "\\frac12", "2", None, "1/2", "3"]]
+    correct = [[False] * 5 + [True]]
+    assert label_samples(answers, correct, "math", workers=1) == [[0, 0, 2, None, 0, 5]]
+    gsm = label_samples([["1,000", "1000", "999", "5"]], [[False] * 3 + [True]], "gsm8k")
+    assert gsm == [[0, 0, 2, 3]]
+
+
+def test_only_contested_problems_are_compared():
+    # no correct vote in any prefix, or the correct votes always ahead: no clustering of
+    # the wrong answers can change a majority, so only identical texts are merged
+    from lema.evaluation.votes import contested
+
+    assert not contested(["0.5", "\\frac12", "2"], [False] * 3)
+    assert not contested(["3", "3", "0.5", "\\frac12"], [True, True, False, False])
+    assert not contested(["3", "0.5"], [True, False])  # a 1-1 tie the gold vote wins
+    assert contested(["0.5", "3"], [False, True])  # a 1-1 tie the wrong vote wins
+    assert contested(["3", "0.5", "7"], [True, False, False])  # 1-2 after three
+    assert not contested([None, "3", None, "7"], [False, True, False, False])
+    labels = label_samples([["0.5", "\\frac12", "0.5"]], [[False] * 3], "math", workers=1)
+    assert labels == [[0, 1, 0]]
+    for k in (1, 2, 3):  # and maj@k is what full clustering would give: not solved
+        assert majority_correct(labels[0], [False] * 3, k) is False
+
+
+def test_skipping_uncontested_problems_changes_no_majority():
+    """maj@k for every k from label_samples equals maj@k from clustering every problem with
+    all comparisons, on random problems with equivalent spellings among their answers."""
+    import random
+
+    from lema.grading import equivalent
+
+    rng = random.Random(7)
+    spellings = ["1", "1.0", "2", "2.00", "3", "1,000", "1000", None]
+    answers, correct = [], []
+    for _ in range(300):
+        gold = rng.choice(["1", "2", "1000"])
+        row = [rng.choice(spellings) for _ in range(rng.randint(1, 8))]
+        answers.append(row)
+        correct.append([a is not None and equivalent(a, gold, "gsm8k") for a in row])
+    labels = label_samples(answers, correct, "gsm8k", workers=1)
+    for a, c, got in zip(answers, correct, labels, strict=True):
+        full = cluster_labels(a, c, lambda x, y: equivalent(x, y, "gsm8k"))
+        for k in range(1, len(a) + 1):
+            assert majority_correct(got, c, k) == majority_correct(full, c, k), (a, c, k)
 
 
 def test_majority_vote_ties_and_empty_votes():

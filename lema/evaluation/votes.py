@@ -24,7 +24,15 @@ wins; a tie goes to the cluster whose first vote came earliest (the smallest lab
 problem counts as solved when the winner is the gold cluster; with no votes at all it does
 not.
 
-The comparisons of every problem's distinct wrong answers run as one
+Only **contested** problems need comparisons: those where, for some k, the first k samples
+hold a correct vote and more wrong votes than correct ones, or as many with a wrong vote
+first (a tie the gold cluster would lose). Elsewhere no
+clustering of the wrong answers can change any maj@k — the gold cluster outvotes all wrong
+votes together, or it has no vote — so their wrong answers are grouped by identical text
+only, and their labels still give every maj@k exactly. (A weak model's problems are mostly
+all-wrong, a strong model's mostly won outright: few comparisons either way.)
+
+The comparisons of every contested problem's distinct wrong answers run as one
 :func:`lema.grading.grade_batch` call with this module as the grader (``extract_answer``
 below returns an answer as it is, ``equivalent`` is lema.grading's): the same worker
 processes and hard per-item time bound as all other grading; a comparison that runs out of
@@ -38,7 +46,14 @@ from collections.abc import Callable, Sequence
 
 from lema.grading import equivalent, grade_batch
 
-__all__ = ["cluster_labels", "equivalent", "extract_answer", "label_samples", "majority_correct"]
+__all__ = [
+    "cluster_labels",
+    "contested",
+    "equivalent",
+    "extract_answer",
+    "label_samples",
+    "majority_correct",
+]
 
 
 def extract_answer(answer: str, task: str) -> str:
@@ -59,6 +74,22 @@ def comparisons(answers: Sequence[str | None], correct: Sequence[bool]) -> list[
     """The (later, earlier) pairs of distinct wrong answers the clustering may ask about."""
     wrong = _wrong_answers(answers, correct)
     return [(wrong[j], wrong[i]) for j in range(len(wrong)) for i in range(j)]
+
+
+def contested(answers: Sequence[str | None], correct: Sequence[bool]) -> bool:
+    """Whether the wrong votes could outvote the gold cluster in some prefix of the samples
+    (it has a vote, and no more than the wrong votes together, or as many but a wrong vote came
+    first): only then can clustering the wrong answers change a majority."""
+    right = wrong = 0
+    wrong_first = False
+    for answer, ok in zip(answers, correct, strict=True):
+        if answer is None or not answer.strip():
+            continue
+        wrong_first = wrong_first or (not ok and right == 0)
+        right, wrong = right + bool(ok), wrong + (not ok)
+        if right and (right < wrong or (right == wrong and wrong_first)):
+            return True
+    return False
 
 
 def cluster_labels(
@@ -109,9 +140,15 @@ def label_samples(
     timeout_s: float | None = None,
 ) -> list[list[int | None]]:
     """The labels of every problem's samples (``answers[p][i]``, ``correct[p][i]``); the
-    comparisons of all problems go to one :func:`grade_batch` call."""
+    comparisons of all contested problems go to one :func:`grade_batch` call."""
+    disputed = [contested(a, c) for a, c in zip(answers, correct, strict=True)]
     pairs = list(
-        dict.fromkeys(p for a, c in zip(answers, correct, strict=True) for p in comparisons(a, c))
+        dict.fromkeys(
+            p
+            for a, c, d in zip(answers, correct, disputed, strict=True)
+            if d
+            for p in comparisons(a, c)
+        )
     )
     graded = grade_batch(
         [(later, earlier, task) for later, earlier in pairs],
@@ -121,6 +158,6 @@ def label_samples(
     )
     verdict = {p: g.correct for p, g in zip(pairs, graded, strict=True)}
     return [
-        cluster_labels(a, c, lambda later, earlier: verdict[(later, earlier)])
-        for a, c in zip(answers, correct, strict=True)
+        cluster_labels(a, c, (lambda x, y: verdict[(x, y)]) if d else (lambda x, y: False))
+        for a, c, d in zip(answers, correct, disputed, strict=True)
     ]
