@@ -19,7 +19,8 @@ Tables (one schema each):
 - the decontaminated training pool ``…/train/pool.parquet``: :data:`POOL_SCHEMA` (the
   JSONL mixes hold its :data:`MIX_COLUMNS`);
 - predictions ``…/eval/{backbone}/{mix}/predictions.parquet``: :data:`PREDICTION_COLUMNS`
-  first, then ``timed_out`` and :data:`CORRECT_PAPER` (any predictions file of the user's is read by
+  first, then ``timed_out`` and :data:`CORRECT_PAPER`, and with ``evaluation.samples`` > 1
+  the list columns :data:`SAMPLE_COLUMNS` (any predictions file of the user's is read by
   ``lema eval``).
 
 Tables written by earlier versions of lema named the gold answer differently;
@@ -176,6 +177,13 @@ MIX_COLUMNS = (ID, TASK, KIND, SOURCE, QUESTION_ID, PROMPT, COMPLETION)
 
 # predictions.parquet: these first, in this order, then any other column (timed_out)
 PREDICTION_COLUMNS = [ID, QUESTION, GOLD, COMPLETION, EXTRACTED, CORRECT, LEVEL, SUBJECT]
+# with sampled decoding (lema.evaluation.votes): one list per problem, one entry per sample
+SAMPLES = "samples"  # the sampled completions
+SAMPLES_EXTRACTED = "samples_extracted"
+SAMPLES_CORRECT = "samples_correct"
+SAMPLES_TIMED_OUT = "samples_timed_out"
+SAMPLES_VOTE = "samples_vote"  # the sample's vote cluster: index of the cluster's first sample
+SAMPLE_COLUMNS = [SAMPLES, SAMPLES_EXTRACTED, SAMPLES_CORRECT, SAMPLES_TIMED_OUT, SAMPLES_VOTE]
 # read as text whatever type a JSONL predictions row gives them (gold 42 and gold "42" agree)
 PREDICTION_TEXT_COLUMNS = (ID, QUESTION, GOLD, COMPLETION, LEVEL, SUBJECT)
 

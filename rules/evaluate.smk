@@ -6,7 +6,11 @@
 # - predict decodes and grades: predictions.parquet (id, question, gold, completion,
 #   extracted, correct, level, subject). params.spec is the whole decoding spec (model,
 #   adapter, backend, endpoint), so a config change re-decodes exactly what it touches; the
-#   response cache (config `cache`) makes a re-decode of unchanged prompts free.
+#   response cache (config `cache`) makes a re-decode of unchanged prompts free. With
+#   `evaluation.samples` > 1 the spec carries a `samples` entry (n, temperature, top_p, seed;
+#   lema.config.decode_spec), and predict also samples n completions per problem (the
+#   `samples*` list columns, pass@k and maj@k in metrics.json); with 1 the spec, this rule's
+#   params and its shell command are unchanged, so existing results are not rebuilt.
 # - eval re-grades predictions.parquet from the completion text into metrics.json. It never
 #   decodes: deleting metrics.json (or `--forcerun eval`) regrades in seconds.
 

@@ -275,6 +275,23 @@ def test_several_unknown_keys_are_all_named():
             "config key 'data.local.gsm8k': a path is required",
         ),
         (lambda c: c.update(backbones={}), "config key 'backbones'"),
+        (
+            lambda c: c["evaluation"].update(samples=0),
+            "config key 'evaluation.samples': 0 is less than the minimum of 1",
+        ),
+        (
+            lambda c: c["evaluation"].update(samples="four"),
+            "config key 'evaluation.samples': expected an integer, got 'four'",
+        ),
+        (
+            lambda c: c["evaluation"].update(temperature=0),
+            "config key 'evaluation.temperature': 0",
+        ),
+        (lambda c: c["evaluation"].update(top_p=1.5), "config key 'evaluation.top_p': 1.5"),
+        (
+            lambda c: c["evaluation"].update(seed="x"),
+            "config key 'evaluation.seed': expected an integer (or null), got 'x'",
+        ),
     ],
 )
 def test_wrong_value_names_key_and_expectation(mutate, expected):

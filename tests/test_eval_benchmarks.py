@@ -178,6 +178,18 @@ def test_metrics_of_a_benchmark_table():
     assert numeric_only["pass@1_paper_rule"] == 50.0  # numeric and latex rows: the paper's rule
 
 
+def test_samples_of_a_benchmark_row_are_graded_by_its_answer_type():
+    """With evaluation.samples, each sample is graded as its row is (a letter for AQuA)."""
+    frame = _benchmark_frame(TYPED[4:5]).with_columns(
+        pl.Series("samples", [["The answer is (B).", "The answer is 6.", "The answer is (A)."]])
+    )
+    graded = grade_frame(frame, "gsm8k", workers=1)
+    assert graded["samples_correct"].to_list() == [[True, True, False]]
+    assert graded["samples_extracted"].to_list() == [["B", "B", "A"]]
+    m = compute_metrics(graded)
+    assert m["samples"]["n"] == 3 and m["pass@k"]["1"]["value"] == pytest.approx(66.67)
+
+
 def test_lema_eval_reads_the_benchmark_from_the_path(tmp_path, capsys):
     from lema.cli import main
 

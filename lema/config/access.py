@@ -71,8 +71,32 @@ def decode_spec(
     for every mix but ``base``; lema.workflow.paths.adapter_folder in the rules). With
     ``evaluation.backend: openai`` the served model name is the backbone's ``served_name``
     for mix ``base`` (else its model id), and ``{backbone}-{task}-{mix}``
-    (``evaluation.served_name`` pattern) for an adapter.
+    (``evaluation.served_name`` pattern) for an adapter. With ``evaluation.samples`` above 1
+    the spec has a ``samples`` entry (n, temperature, top_p, seed: lema.evaluation.predict);
+    with 1 it has none, so a greedy-only spec is the same as before the key existed.
     """
+    spec = _model_decode_spec(config, task, backbone, mix, model_path, adapter=adapter)
+    ev = config["evaluation"]
+    if ev.get("samples", 1) > 1:
+        spec["samples"] = {
+            "n": ev["samples"],
+            "temperature": ev["temperature"],
+            "top_p": ev["top_p"],
+            "seed": ev["seed"],
+        }
+    return spec
+
+
+def _model_decode_spec(
+    config: dict[str, Any],
+    task: str,
+    backbone: str,
+    mix: str,
+    model_path: str | None,
+    *,
+    adapter: str | None,
+) -> dict[str, Any]:
+    """The model part of :func:`decode_spec`."""
     if backbone not in config["backbones"]:
         raise ConfigError(f"backbone '{backbone}' is not defined under 'backbones'")
     ev = config["evaluation"]

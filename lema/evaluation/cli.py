@@ -45,6 +45,18 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=None, help="default: 512 GSM8K, 768 MATH")
     parser.add_argument("--limit", type=int, default=None, help="decode only the first N problems")
     parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="also sample N completions per problem for pass@k / maj@k (N > 1; default: the "
+        "spec's `samples` entry, else none: greedy only)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="of the samples (default 0.7)"
+    )
+    parser.add_argument("--top-p", type=float, default=None, help="of the samples (default 1.0)")
+    parser.add_argument("--seed", type=int, default=None, help="of the samples (default 0)")
+    parser.add_argument(
         "--cache",
         default=None,
         help="response cache (SQLite; default: $LEMA_CACHE or .lema-cache/responses.sqlite)",
@@ -84,16 +96,43 @@ def flag_spec(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
+def flag_samples(args: argparse.Namespace, spec: dict[str, Any]) -> Any:
+    """The :class:`~lema.evaluation.predict.Samples` of `lema predict`: the spec's ``samples``
+    entry with the sampling flags over it; None when neither asks for samples (or
+    ``--samples 1``)."""
+    from lema.evaluation.predict import Samples
+
+    _, base = Samples.from_spec(spec)
+    n = args.samples if args.samples is not None else (base.n if base else 1)
+    if n < 1:
+        raise LemaError(f"--samples must be at least 1, got {n}")
+    flags = {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
+    if n == 1:
+        given = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None]
+        if given:
+            raise LemaError(
+                f"{', '.join(given)} set(s) the samples; pass --samples N (N > 1) with it "
+                "(the greedy completion is always decoded at temperature 0)"
+            )
+        return None
+    values = base.as_dict() if base else {}
+    values.update({k: v for k, v in flags.items() if v is not None}, n=n)
+    return Samples(**values)
+
+
 def run_predict(args: argparse.Namespace) -> int:
     from lema.evaluation.metrics import compute_metrics
-    from lema.evaluation.predict import DEFAULT_MAX_TOKENS, predict
+    from lema.evaluation.predict import DEFAULT_MAX_TOKENS, Samples, predict
     from lema.models.cli import model_call
 
     spec, cache = model_call(args, evaluation=True)
+    spec = spec if spec is not None else flag_spec(args)
+    samples = flag_samples(args, spec)
+    spec, _ = Samples.from_spec(spec)
     graded = predict(
         args.test,
         args.task,
-        spec if spec is not None else flag_spec(args),
+        spec,
         args.output,
         limit=args.limit,
         max_tokens=args.max_tokens or DEFAULT_MAX_TOKENS[args.task],
@@ -102,12 +141,25 @@ def run_predict(args: argparse.Namespace) -> int:
         grade_timeout_s=args.grade_timeout,
         stats=args.stats,
         progress=args.progress,
+        samples=samples,
     )
     m = compute_metrics(graded)
     print(
-        f"lema predict: {args.task} {m['n']} problems, pass@1 {m['pass@1']:.2f}% -> {args.output}"
+        f"lema predict: {args.task} {m['n']} problems, pass@1 {m['pass@1']:.2f}%"
+        f"{sampled_text(m)} -> {args.output}"
     )
     return 0
+
+
+def sampled_text(m: dict[str, Any]) -> str:
+    """The ", pass@n X%, maj@n Y% (n samples)" of metrics with samples, else nothing."""
+    if "samples" not in m:
+        return ""
+    n = str(m["samples"]["n"])
+    return (
+        f", pass@{n} {m['pass@k'][n]['value']:.2f}%, maj@{n} {m['maj@k'][n]['value']:.2f}%"
+        f" ({n} samples)"
+    )
 
 
 # ------------------------------------------------------------------------------------- `lema eval`
@@ -171,6 +223,7 @@ def run_eval(args: argparse.Namespace) -> int:
         f"{task}: pass@1 {metrics['pass@1']:.2f}% ({metrics['correct']}/{metrics['n']}), "
         f"paper rule {_pct_text(metrics['pass@1_paper_rule'])}, "
         f"no answer {metrics['no_answer_rate']:.2f}%"
+        f"{sampled_text(metrics)}"
     )
     if metrics.get("timeouts"):
         line += f", {metrics['timeouts']} timed out"

@@ -17,6 +17,24 @@ made anywhere (a Parquet, JSONL or CSV file with at least ``completion`` and ``g
 columns): it re-grades every row from the completion text, so a changed grader never needs
 new decoding.
 
+With sampled decoding (``evaluation.samples`` n > 1; `lema predict --samples n`) a
+predictions table also holds n sampled completions per problem (``samples``, a list column).
+``grade_frame`` grades them in the same :func:`grade_batch` call as the greedy completions
+(``samples_extracted``, ``samples_correct``, ``samples_timed_out``) and clusters their answers
+into votes (``samples_vote``, lema.evaluation.votes); ``compute_metrics`` adds
+
+- ``pass@k`` for k = 1, 2, 4, … and n: the mean over problems of the unbiased estimator
+  1 − C(n−c, k)/C(n, k) (Chen et al., 2021; c correct of a problem's n samples), with the
+  Wilson interval at that mean over the N problems (lema.evaluation.stats.mean_interval:
+  exact Wilson for k = n, conservative below, where the per-problem estimates are not 0/1);
+- ``maj@k`` for the same k: the share of problems whose majority vote among their first k
+  samples is the gold answer (votes clustered by ``equivalent()``, ties to the cluster voted
+  for first, no-answer samples do not vote), with its Wilson interval;
+
+each ``{"value", "ci95", "problems"}`` (problems with at least k samples), and ``samples``:
+the sample count and how the intervals and ties are made. The headline ``pass@1`` stays the
+greedy one, the figure the paper reports.
+
 A table with an ``answer_type`` column (an evaluation-only benchmark's, lema.data.benchmarks)
 is graded row by row as that column says (:func:`lema.grading.typed_item`: numeric with the
 GSM8K grader, latex with the MATH grader, choice and text with lema.grading.choice), whatever
@@ -37,8 +55,17 @@ from typing import Any
 import polars as pl
 
 from lema.errors import DataError
-from lema.evaluation.stats import CI_METHOD, wilson_interval
-from lema.grading import GRADER, PAPER_RULE, TASKS, grade_batch, paper_correct, typed_item
+from lema.evaluation.stats import CI_METHOD, mean_interval, pass_at_k, wilson_interval
+from lema.evaluation.votes import label_samples, majority_correct
+from lema.grading import (
+    GRADER,
+    PAPER_RULE,
+    TASKS,
+    Graded,
+    grade_batch,
+    paper_correct,
+    typed_item,
+)
 from lema.io import write_json, write_parquet
 from lema.tables import (
     ANSWER_TYPE,
@@ -51,6 +78,12 @@ from lema.tables import (
     PREDICTION_COLUMNS,
     PREDICTION_TEXT_COLUMNS,
     QUESTION,
+    SAMPLE_COLUMNS,
+    SAMPLES,
+    SAMPLES_CORRECT,
+    SAMPLES_EXTRACTED,
+    SAMPLES_TIMED_OUT,
+    SAMPLES_VOTE,
     SUBJECT,
 )
 
@@ -60,6 +93,8 @@ NO_PAPER_RULE = (
     "none: the paper's rule reads numbers (GSM8K) and MATH answers; some rows here are "
     "multiple-choice or text answers"
 )
+PASS_K_CI_METHOD = "wilson at the mean of the per-problem estimates (conservative)"
+VOTE_TIE_RULE = "a tie goes to the cluster whose first vote came earliest"
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -150,6 +185,8 @@ def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
     )
     if "timed_out" in frame.columns:
         out["timeouts"] = int(frame["timed_out"].sum())
+    if SAMPLES_CORRECT in frame.columns and SAMPLES_VOTE in frame.columns:
+        out.update(sampled_metrics(frame))
     by_level = _breakdown(frame, "level")
     by_subject = _breakdown(frame, "subject")
     if by_level:
@@ -160,6 +197,54 @@ def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
     if by_type:
         out["by_answer_type"] = by_type
     return out
+
+
+def sample_ks(n: int) -> list[int]:
+    """The k of pass@k and maj@k for up to ``n`` samples: 1, 2, 4, … up to n, and n."""
+    ks = [1 << i for i in range(n.bit_length()) if 1 << i <= n]
+    return ks + ([n] if n and ks[-1] != n else [])
+
+
+def sampled_metrics(frame: pl.DataFrame) -> dict[str, Any]:
+    """pass@k, maj@k and the ``samples`` record of a graded table with sample columns
+    (empty when no problem has samples)."""
+    correct = [list(c or []) for c in frame[SAMPLES_CORRECT].to_list()]
+    votes = [list(v or []) for v in frame[SAMPLES_VOTE].to_list()]
+    sizes = [len(c) for c in correct]
+    n_max = max(sizes, default=0)
+    if n_max == 0:
+        return {}
+    passes: dict[str, dict[str, Any]] = {}
+    majority: dict[str, dict[str, Any]] = {}
+    for k in sample_ks(n_max):
+        rows = [(c, v) for c, v in zip(correct, votes, strict=True) if len(c) >= k]
+        estimates = [pass_at_k(len(c), sum(map(bool, c)), k) for c, _ in rows]
+        wins = sum(majority_correct(v, c, k) for c, v in rows)
+        passes[str(k)] = {
+            "value": round(100.0 * sum(estimates) / len(rows), 2),
+            "ci95": mean_interval(estimates),
+            "problems": len(rows),
+        }
+        majority[str(k)] = {
+            "value": _pct(wins, len(rows)),
+            "ci95": wilson_interval(wins, len(rows)),
+            "problems": len(rows),
+        }
+    extracted = [a for row in frame[SAMPLES_EXTRACTED].to_list() for a in row or []]
+    timed_out = [t for row in frame[SAMPLES_TIMED_OUT].to_list() for t in row or []]
+    total = sum(sizes)
+    record = {
+        "n": n_max,
+        "problems": sum(1 for s in sizes if s),
+        "completions": total,
+        "correct": sum(sum(map(bool, c)) for c in correct),
+        "no_answer_rate": _pct(sum(a is None for a in extracted), total),
+        "timeouts": sum(map(bool, timed_out)),
+        "pass@k_ci_method": PASS_K_CI_METHOD,
+        "maj@k_ci_method": CI_METHOD,
+        "maj@k_tie_rule": VOTE_TIE_RULE,
+    }
+    return {"samples": record, "pass@k": passes, "maj@k": majority}
 
 
 # ---------------------------------------------------------------------------- files
@@ -206,6 +291,8 @@ def read_predictions(path: str | Path) -> pl.DataFrame:
         raise DataError(
             f"{path}: missing column(s) {', '.join(missing)} (have: {', '.join(frame.columns)})"
         )
+    if SAMPLES in frame.columns:
+        frame = _sample_lists(frame, path)
     if ID not in frame.columns:
         frame = frame.with_row_index(ID).with_columns(pl.col(ID).cast(pl.String))
     for col in (QUESTION, LEVEL, SUBJECT):
@@ -244,6 +331,53 @@ def _paper_correct(item: Any) -> bool | None:
     return paper_correct(completion, gold, kind) if kind in TASKS else None
 
 
+def _sample_lists(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """``frame`` with its ``samples`` column as lists of strings (DataError when it is not
+    a list column)."""
+    dtype = frame.schema[SAMPLES]
+    if dtype == pl.Null:
+        return frame.with_columns(pl.col(SAMPLES).cast(pl.List(pl.String)))
+    if not isinstance(dtype, pl.List):
+        raise DataError(
+            f"{path}: column '{SAMPLES}' must hold a list of completions per row, got {dtype}"
+        )
+    try:
+        return frame.with_columns(pl.col(SAMPLES).cast(pl.List(pl.String)))
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{path}: column '{SAMPLES}' is not a list of texts ({exc})") from None
+
+
+def _split(flat: list[Graded], sizes: list[int]) -> list[list[Graded]]:
+    out, start = [], 0
+    for size in sizes:
+        out.append(flat[start : start + size])
+        start += size
+    return out
+
+
+def _with_samples(
+    frame: pl.DataFrame,
+    task: str,
+    graded: list[Graded],
+    sizes: list[int],
+    *,
+    workers: int | None,
+    timeout_s: float,
+) -> pl.DataFrame:
+    """``frame`` with the sample columns from the samples' grades (``graded``, flat, in
+    order) and their vote clusters."""
+    rows = _split(graded, sizes)
+    extracted = [[g.pred for g in row] for row in rows]
+    correct = [[g.correct for g in row] for row in rows]
+    votes = label_samples(extracted, correct, task, workers=workers, timeout_s=timeout_s)
+    return frame.with_columns(
+        pl.Series(SAMPLES_EXTRACTED, extracted, dtype=pl.List(pl.String)),
+        pl.Series(SAMPLES_CORRECT, correct, dtype=pl.List(pl.Boolean)),
+        pl.Series(SAMPLES_TIMED_OUT, [[g.timed_out for g in r] for r in rows], pl.List(pl.Boolean)),
+        pl.Series(SAMPLES_VOTE, votes, dtype=pl.List(pl.Int64)),
+    )
+
+
 def grade_frame(
     frame: pl.DataFrame,
     task: str,
@@ -253,21 +387,35 @@ def grade_frame(
 ) -> pl.DataFrame:
     """``frame`` with ``extracted``, ``correct``, ``timed_out`` and ``correct_paper`` (the
     paper's rule) (re)computed from the text (``workers`` grading processes, default the CPU
-    count up to 8; ``timeout_s`` per item)."""
+    count up to 8; ``timeout_s`` per item); with a ``samples`` column, the sample columns
+    too (the samples graded in the same batch as the greedy completions, each sample as its
+    row is: by the task, or by the row's ``answer_type``)."""
     items = grading_items(frame, task)
-    graded_items = grade_batch(items, workers=workers, timeout_s=timeout_s)
+    sizes: list[int] = []
+    if SAMPLES in frame.columns:
+        lists = [list(s or []) for s in frame[SAMPLES].to_list()]
+        sizes = [len(s) for s in lists]
+        rows = list(items)
+        items += [(c, *row[1:]) for s, row in zip(lists, rows, strict=True) for c in s]
+    graded_all = grade_batch(items, workers=workers, timeout_s=timeout_s)
+    graded_items = graded_all[: frame.height]
     graded = frame.with_columns(
         pl.Series("extracted", [g.pred for g in graded_items], dtype=pl.String),
         pl.Series("correct", [g.correct for g in graded_items], dtype=pl.Boolean),
         pl.Series("timed_out", [g.timed_out for g in graded_items], dtype=pl.Boolean),
         pl.Series(
             CORRECT_PAPER,
-            [_paper_correct(item) for item in items],
+            [_paper_correct(item) for item in items[: frame.height]],
             dtype=pl.Boolean,
         ),
     )
-    rest = [c for c in graded.columns if c not in PREDICTION_COLUMNS]
-    return graded.select([*PREDICTION_COLUMNS, *rest])
+    if SAMPLES in frame.columns:
+        graded = _with_samples(
+            graded, task, graded_all[frame.height :], sizes, workers=workers, timeout_s=timeout_s
+        )
+    rest = [c for c in graded.columns if c not in PREDICTION_COLUMNS and c not in SAMPLE_COLUMNS]
+    tail = [c for c in SAMPLE_COLUMNS if c in graded.columns]
+    return graded.select([*PREDICTION_COLUMNS, *rest, *tail])
 
 
 def evaluate_file(

@@ -13,6 +13,14 @@ level, subject`` (+ ``timed_out``, ``correct_paper``), graded with :mod:`lema.gr
 lema.evaluation.metrics). A
 ``predictions.stats.json`` beside it records the decoding settings, time and tokens.
 
+**Samples** (:class:`Samples`; config ``evaluation.samples`` n > 1, the decoding spec's
+``samples`` entry, or `lema predict --samples n --temperature t`): besides the greedy
+completion, n completions per problem at temperature t (and ``top_p``, ``seed``), asked as
+one request of n samples per problem — the path the sampling stage takes — so each sample is
+its own entry of the response cache (asking for 8 after 4 decodes only 4 more). They fill the
+list column ``samples``, graded into pass@k and maj@k (lema.evaluation.metrics). The greedy
+completion and its pass@1 do not change.
+
 An evaluation-only benchmark's table (``data/raw/{benchmark}/test.parquet``) is decoded the same
 way, with the training task's prompt; its ``answer_type`` and ``choices`` columns are kept in
 the predictions, and each row is graded as its ``answer_type`` says (AQuA's question already
@@ -22,12 +30,13 @@ lists its options).
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from lema.errors import DataError
+from lema.errors import DataError, LemaError
 from lema.evaluation.metrics import DEFAULT_TIMEOUT_S, compute_metrics, grade_frame
 from lema.formats import cot_prompt
 from lema.io import write_json, write_parquet
@@ -40,6 +49,7 @@ from lema.tables import (
     ID,
     LEVEL,
     QUESTION,
+    SAMPLES,
     SUBJECT,
     read_table,
 )
@@ -48,6 +58,46 @@ from lema.tables import (
 STOP = ["\nQuestion:"]
 # New tokens per completion unless the command says otherwise.
 DEFAULT_MAX_TOKENS = {"gsm8k": 512, "math": 768}
+
+
+#: the decoding spec's entry that asks for samples (lema.config.decode_spec)
+SAMPLES_KEY = "samples"
+
+
+@dataclass(frozen=True)
+class Samples:
+    """How many completions to sample per problem beside the greedy one, and how."""
+
+    n: int
+    temperature: float = 0.7
+    top_p: float = 1.0
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        if self.n < 2:
+            raise LemaError(f"samples: n must be at least 2, got {self.n}")
+        if self.temperature <= 0:
+            raise LemaError(f"samples: temperature must be above 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise LemaError(f"samples: top_p must be in (0, 1], got {self.top_p}")
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> tuple[dict[str, Any], Samples | None]:
+        """A decoding spec without its ``samples`` entry, and that entry (None when the spec
+        asks for none)."""
+        rest = {k: v for k, v in spec.items() if k != SAMPLES_KEY}
+        entry = spec.get(SAMPLES_KEY)
+        if not entry:
+            return rest, None
+        if not isinstance(entry, dict) or "n" not in entry:
+            raise LemaError(f"--spec: '{SAMPLES_KEY}' must be a mapping with 'n', got {entry!r}")
+        unknown = set(entry) - {"n", "temperature", "top_p", "seed"}
+        if unknown:
+            raise LemaError(f"--spec: unknown '{SAMPLES_KEY}' key(s) {', '.join(sorted(unknown))}")
+        return rest, cls(**entry)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def load_test(path: str | Path, limit: int | None = None) -> pl.DataFrame:
@@ -88,6 +138,35 @@ def decode(
     return {qid: c[0] if c else "" for qid, c in got.items()}, usage.tokens()
 
 
+def decode_samples(
+    spec: dict[str, Any],
+    questions: list[tuple[str, str]],
+    samples: Samples,
+    *,
+    max_tokens: int,
+    cache: str | bool | None,
+    progress: bool = False,
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """``samples.n`` sampled completions per (id, question) pair, one request each; returns
+    id -> completions (sample-index order) and token totals."""
+    requests = [
+        {
+            "id": qid,
+            "prompt": cot_prompt(q),
+            "n": samples.n,
+            "temperature": samples.temperature,
+            "top_p": samples.top_p,
+            "seed": samples.seed,
+            "max_tokens": max_tokens,
+            "stop": STOP,
+        }
+        for qid, q in questions
+    ]
+    usage = Usage()
+    got = call_model(spec, requests, cache, usage, progress=progress and "samples")
+    return {qid: list(c[: samples.n]) for qid, c in got.items()}, usage.tokens()
+
+
 def predict(
     test: str | Path,
     task: str,
@@ -101,18 +180,31 @@ def predict(
     grade_timeout_s: float = DEFAULT_TIMEOUT_S,
     stats: str | Path | None = None,
     progress: bool = False,
+    samples: Samples | None = None,
 ) -> pl.DataFrame:
-    """Decode ``test`` with ``spec``, grade, write ``output`` (Parquet); return the table."""
+    """Decode ``test`` with ``spec`` (greedy, and ``samples`` when given: the spec's own
+    ``samples`` entry otherwise), grade, write ``output`` (Parquet); return the table."""
+    spec, from_spec = Samples.from_spec(spec)
+    samples = samples or from_spec
     frame = load_test(test, limit)
+    questions = list(zip(frame["id"].to_list(), frame["question"].to_list(), strict=True))
     started = time.perf_counter()
     completions, tokens = decode(
-        spec,
-        list(zip(frame["id"].to_list(), frame["question"].to_list(), strict=True)),
-        max_tokens=max_tokens,
-        cache=cache,
-        progress=progress,
+        spec, questions, max_tokens=max_tokens, cache=cache, progress=progress
     )
     decode_s = time.perf_counter() - started
+    sampled: dict[str, list[str]] = {}
+    sample_record: dict[str, Any] = {}
+    if samples is not None:
+        started = time.perf_counter()
+        sampled, sample_tokens = decode_samples(
+            spec, questions, samples, max_tokens=max_tokens, cache=cache, progress=progress
+        )
+        sample_record = {
+            **samples.as_dict(),
+            "tokens": sample_tokens,
+            "decode_seconds": round(time.perf_counter() - started, 2),
+        }
     table = pl.DataFrame(
         {
             ID: frame[ID].cast(pl.String),
@@ -123,6 +215,10 @@ def predict(
             SUBJECT: frame[SUBJECT].cast(pl.String),
         }
     )
+    if samples is not None:
+        table = table.with_columns(
+            pl.Series(SAMPLES, [sampled[i] for i in table[ID].to_list()], pl.List(pl.String))
+        )
     table = table.with_columns(frame[c] for c in (ANSWER_TYPE, CHOICES) if c in frame.columns)
     started = time.perf_counter()
     graded = grade_frame(table, task, workers=workers, timeout_s=grade_timeout_s)
@@ -147,6 +243,15 @@ def predict(
                 "grade_seconds": round(grade_s, 2),
                 "pass@1": m["pass@1"],
                 "pass@1_paper_rule": m["pass@1_paper_rule"],
+                **(
+                    {
+                        "samples": sample_record,
+                        f"pass@{samples.n}": m["pass@k"][str(samples.n)]["value"],
+                        f"maj@{samples.n}": m["maj@k"][str(samples.n)]["value"],
+                    }
+                    if samples is not None
+                    else {}
+                ),
             },
         )
     return graded

@@ -8,7 +8,10 @@
   fixed seed. A resample of n problems is summarised by how many of them are A-only and
   B-only solves; those two counts are drawn from their exact multinomial distribution (what
   drawing n problem indices would give), so 10,000 resamples of 5,000 problems take
-  milliseconds.
+  milliseconds;
+- :func:`pass_at_k`: the unbiased pass@k estimator of Chen et al. (2021) for one problem with
+  n samples of which c are correct; :func:`mean_interval`: a 95 % interval of the mean of
+  per-problem values in [0, 1] (pass@k's estimates): Wilson's at the mean, conservative.
 """
 
 from __future__ import annotations
@@ -33,13 +36,42 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> list[float] | None:
         return None
     if not 0 <= k <= n:
         raise ValueError(f"wilson_interval: need 0 <= k <= n, got k={k}, n={n}")
-    p = k / n
+    return _wilson(k / n, n, z)
+
+
+def _wilson(p: float, n: int, z: float) -> list[float]:
     z2 = z * z
     denom = 1.0 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
     lo, hi = max(0.0, centre - half), min(1.0, centre + half)
     return [round(100 * lo, 2), round(100 * hi, 2)]
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The probability that at least one of ``k`` samples drawn without replacement from
+    ``n`` samples, ``c`` of them correct, is correct: 1 − C(n−c, k) / C(n, k) (Chen et al.,
+    2021, the unbiased estimator of pass@k), as the product 1 − Π_{i=n−c+1..n} (1 − k/i),
+    which stays exact in floating point where the binomials overflow."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass_at_k: need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    miss = 1.0
+    for i in range(n - c + 1, n + 1):
+        miss *= 1.0 - k / i
+    return 1.0 - miss
+
+
+def mean_interval(values: Sequence[float], z: float = Z95) -> list[float] | None:
+    """A 95 % interval of the mean of values in [0, 1] over N problems: the Wilson score
+    interval at p = the mean and n = N, as [lo, hi] in percent (2 decimals); None without
+    values. For 0/1 values it is exactly :func:`wilson_interval`; for values in between it is
+    conservative, since a [0, 1] variable's variance is at most p(1 − p) (and unlike a
+    normal approximation from the sample variance it never shrinks to a point)."""
+    if not values:
+        return None
+    return _wilson(math.fsum(values) / len(values), len(values), z)
 
 
 def mcnemar_exact_p(b: int, c: int) -> float:

@@ -14,6 +14,12 @@ on SVAMP, AIME 2024, ..., config ``evaluation.benchmarks``) adds no row: it fill
 task × backbone × mix, so in-distribution and transfer figures sit side by side (the Markdown
 and HTML tables show one "pass@1 [95% CI]" column per benchmark, next to the task's own).
 Without benchmark metrics the table is as it always was.
+
+When a metrics file has sampled figures (``evaluation.samples`` > 1), the table gains
+``samples`` (n) and, for every k of any row, ``sampled_pass_at_{k}`` and
+``sampled_maj_at_{k}`` with their intervals (CSV; ``pass_at_1`` stays the greedy figure);
+the Markdown and HTML tables show each row's pass@n and maj@n. Without samples anywhere the
+table is as it always was.
 """
 
 from __future__ import annotations
@@ -195,6 +201,44 @@ def _row(m: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _sampled(m: dict[str, Any]) -> dict[str, Any]:
+    """The sampled columns of a metrics file (none without samples)."""
+    if "pass@k" not in m:
+        return {}
+    out: dict[str, Any] = {"samples": int(m["samples"]["n"])}
+    for name, key in (("pass", "pass@k"), ("maj", "maj@k")):
+        for k, entry in m[key].items():
+            lo, hi = entry.get("ci95") or [None, None]
+            out.update(
+                {
+                    f"sampled_{name}_at_{k}": float(entry["value"]),
+                    f"sampled_{name}_at_{k}_ci95_lo": lo,
+                    f"sampled_{name}_at_{k}_ci95_hi": hi,
+                }
+            )
+    return out
+
+
+def _sampled_schema(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sampled columns present in ``rows``: samples, then pass@k and maj@k by k."""
+    ks = sorted(
+        {
+            int(m.group(1))
+            for r in rows
+            for c in r
+            if (m := re.fullmatch(r"sampled_maj_at_(\d+)", c))
+        }
+    )
+    if not ks:
+        return {}
+    schema: dict[str, Any] = {"samples": pl.Int64}
+    for name in ("pass", "maj"):
+        for k in ks:
+            for suffix in ("", "_ci95_lo", "_ci95_hi"):
+                schema[f"sampled_{name}_at_{k}{suffix}"] = pl.Float64
+    return schema
+
+
 def _paired(lema: dict | None, ref: dict | None, what: str) -> dict[str, Any] | None:
     """The paired test of two runs' per-problem outcomes (None when either is missing or
     they are not the same problems)."""
@@ -287,10 +331,11 @@ def build_summary(files: list[str | Path]) -> pl.DataFrame:
             raise DataError(f"{path}: a second metrics file for {'/'.join(key)}")
         preds = named.get(path.parent, path.parent / PREDICTIONS_NAME)
         outcomes[key] = _outcomes(preds, m)
-        rows.append(_row(m))
+        rows.append({**_row(m), **_sampled(m)})
     _fill_deltas(rows, outcomes)
     rows.sort(key=_sort_key)
-    schema = {**SCHEMA, **_add_benchmarks(rows, transfer)}
+    transfer_schema = _add_benchmarks(rows, transfer)
+    schema = {**SCHEMA, **_sampled_schema(rows), **transfer_schema}
     rows = [{c: r.get(c) for c in schema} for r in rows]
     return pl.DataFrame(rows, schema=schema).select(list(schema))
 
@@ -316,6 +361,12 @@ _HEADERS = [
     ("LeMa − CoT (pp) [95% CI], McNemar p", "lema_minus_cot"),
     ("LeMa − CoT-matched (pp) [95% CI], McNemar p", "lema_minus_cot_matched"),
     ("Paper LeMa − CoT (pp)", "paper_lema_minus_cot"),
+]
+#: shown when some row has samples: each row's own n
+SAMPLED_HEADERS = [
+    ("Samples n", "samples"),
+    ("pass@n (%) [95% CI]", "pass_at_n"),
+    ("maj@n (%) [95% CI]", "maj_at_n"),
 ]
 TEXT_KEYS = ("task", "backbone", "mix")
 _SIGNED = {"paper_rule_minus_paper", "paper_lema_minus_cot"}
@@ -351,7 +402,17 @@ def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def _headers(frame: pl.DataFrame) -> list[tuple[str, str]]:
+    return _HEADERS + (SAMPLED_HEADERS if "samples" in frame.columns else [])
+
+
 def _cell(row: dict[str, Any], key: str) -> str:
+    if key in ("pass_at_n", "maj_at_n"):
+        if row["samples"] is None:
+            return "–"
+        key = f"sampled_{key[:-1]}{row['samples']}"
+        lo, hi = row[f"{key}_ci95_lo"], row[f"{key}_ci95_hi"]
+        return f"{row[key]:.1f}" + (f" [{lo:.1f}, {hi:.1f}]" if lo is not None else "")
     value = row[key]
     if key == "task":
         return TASK_LABEL.get(value, value)
@@ -370,7 +431,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
     return _fmt(value, signed=key in _SIGNED)
 
 
-def _cells(row: dict[str, Any], headers: list[tuple[str, str]] = _HEADERS) -> list[str]:
+def _cells(row: dict[str, Any], headers: list[tuple[str, str]]) -> list[str]:
     return [_cell(row, key) for _, key in headers]
 
 
@@ -387,10 +448,23 @@ FOOTNOTE = (
     "(LLaMA-2-70B, MetaMath-70B, WizardMath-70B). pp = percentage points. "
     "Mix `base` is the backbone without an adapter."
 )
+SAMPLED_FOOTNOTE = (
+    " With samples: n completions per problem at the configured temperature; pass@n = the "
+    "unbiased estimator of Chen et al. (2021) averaged over problems [Wilson 95% CI at that "
+    "mean]; maj@n = share of problems whose majority vote of the n samples' answers "
+    "(clustered by equivalence; a tie goes to the answer voted for first) is the gold answer "
+    "[Wilson 95% CI]. pass@1 stays the greedy figure."
+)
+
+
+def _footnote(frame: pl.DataFrame) -> str:
+    return (
+        FOOTNOTE + (SAMPLED_FOOTNOTE if "samples" in frame.columns else "") + _transfer_note(frame)
+    )
 
 
 def to_markdown(frame: pl.DataFrame) -> str:
-    headers = _with_benchmarks(_HEADERS, frame)
+    headers = _with_benchmarks(_headers(frame), frame)
     lines = [
         "# lema results: pass@1 per task × backbone × mix",
         "",
@@ -403,14 +477,13 @@ def to_markdown(frame: pl.DataFrame) -> str:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(row, headers)) + " |")
     if frame.height == 0:
         lines.append("| (no results) |" + " |" * (len(headers) - 1))
-    lines += ["", FOOTNOTE + _transfer_note(frame), ""]
+    lines += ["", _footnote(frame), ""]
     return "\n".join(lines)
 
 
 def to_html(frame: pl.DataFrame) -> str:
-    headers = _with_benchmarks(_HEADERS, frame)
+    headers = _with_benchmarks(_headers(frame), frame)
     head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in headers)
-    note = html.escape(FOOTNOTE + _transfer_note(frame)).replace("`base`", "<code>base</code>")
     body = []
     for row in frame.iter_rows(named=True):
         cls = ' class="lema"' if row["mix"] == "lema" else ""
@@ -437,7 +510,7 @@ p.note {{ font-size: 12px; color: #555; max-width: 60em; }}
 <table id="lema-summary"><thead><tr>{head}</tr></thead><tbody>
 {chr(10).join(body)}
 </tbody></table>
-<p class="note">{note}</p>
+<p class="note">{html.escape(_footnote(frame)).replace("`base`", "<code>base</code>")}</p>
 </body></html>
 """
 
