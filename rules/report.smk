@@ -31,13 +31,13 @@ rule plot:
     output:
         **report_plots(),
     params:
-        levels=plot_levels_arg,
+        extra=plot_extra_args,
     log:
         "logs/report/plot.log",
     conda:
         "../envs/report.yaml"
     shell:
-        "lema plot {input:q} --accuracy {output.accuracy:q} {params.levels} > {log:q} 2>&1"
+        "lema plot {input:q} --accuracy {output.accuracy:q} {params.extra} > {log:q} 2>&1"
 
 
 rule report_funnel:
