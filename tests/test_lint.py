@@ -1,6 +1,7 @@
 """The workflow as a whole: `snakemake --lint` is clean, and the paper-scale study in
 config.yaml (5 generators x 2 tasks x >= 5 backbones x 5 mixes + the data-size curve) dry-runs
-in seconds, through each profile too. Dry runs build the whole DAG without running or downloading anything."""
+in seconds, through each profile too. Dry runs build the whole DAG without running or
+downloading anything."""
 
 from __future__ import annotations
 
