@@ -373,6 +373,15 @@ def summary_inputs():
     ]
 
 
+def size_curve_stats():
+    """The stats of the size curve's mixes and of the full cot / lema mixes (their training
+    rows: the size curve's x axis); nothing without mix.sizes."""
+    if not SIZE_MIXES:
+        return []
+    mixes = SIZE_MIXES + [m for m in ("cot", "lema") if m in TRAIN_MIXES]
+    return [stats_file(train_mix(t, m)) for t in TASKS for m in mixes]
+
+
 def report_plots():
     """The plot rule's outputs, tagged for the report."""
     captions = {

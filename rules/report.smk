@@ -28,6 +28,7 @@ rule summary:
 rule plot:
     input:
         metrics_files(),
+        size_curve_stats(),  # training rows of each mix of the size curve (mix.sizes)
     output:
         **report_plots(),
     params:

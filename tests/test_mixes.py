@@ -310,3 +310,98 @@ def test_lema_mix_writes_the_new_mixes(tmp_path: Path, mix: str) -> None:
                                           "cot_n3": 3, "lema_n7": 7}[mix]  # fmt: skip
     assert lema(["mix", "--task", "gsm8k", "--pool", str(pool), "--mix", "lema_x",
                  "--output", str(out)]) == 1  # fmt: skip
+
+
+# ------------------------------------------------------------------------- summary and plot
+def _metrics(root: Path, task: str, backbone: str, mix: str, right: list[bool]) -> Path:
+    """Grade hand-made GSM8K answers (right where ``right`` says) as `lema eval` does, into
+    the folder the workflow uses; returns metrics.json (predictions.parquet beside it)."""
+    from lema.evaluation.metrics import evaluate_file
+
+    folder = root / task / "eval" / backbone / mix
+    folder.mkdir(parents=True)
+    source = folder / "input.parquet"
+    pl.DataFrame(
+        {
+            "id": [f"p{i}" for i in range(len(right))],
+            "completion": [
+                f"The answer is {i + 1 if ok else i + 900}." for i, ok in enumerate(right)
+            ],
+            "gold": [str(i + 1) for i in range(len(right))],
+        }
+    ).write_parquet(source)
+    evaluate_file(
+        source,
+        task,
+        output=folder / "metrics.json",
+        graded_output=folder / "predictions.parquet",
+        workers=1,
+        meta={"backbone": backbone, "mix": mix, "model": "tiny"},
+    )
+    source.unlink()
+    return folder / "metrics.json"
+
+
+def test_summary_shows_each_ablation_beside_lema_with_its_delta(tmp_path: Path) -> None:
+    from lema.evaluation.summary import build_summary, to_html, to_markdown
+
+    n = 40
+    files = [
+        _metrics(tmp_path, "gsm8k", "bb", "lema", [i < 30 for i in range(n)]),
+        _metrics(tmp_path, "gsm8k", "bb", "cot", [i < 20 for i in range(n)]),
+        _metrics(tmp_path, "gsm8k", "bb", "lema_no_explanation", [i < 24 for i in range(n)]),
+        _metrics(tmp_path, "gsm8k", "bb", "lema_no_evolution", [i < 30 for i in range(n)]),
+        _metrics(tmp_path, "gsm8k", "bb", "lema_n1000", [i < 18 for i in range(n)]),
+        _metrics(tmp_path, "gsm8k", "bb", "lema_n200", [i < 10 for i in range(n)]),
+    ]
+    frame = build_summary(files)
+    assert frame["mix"].to_list() == [
+        "cot",
+        "lema",
+        "lema_no_explanation",
+        "lema_no_evolution",
+        "lema_n200",
+        "lema_n1000",
+    ]  # fmt: skip  (each ablation right after lema; the size curve in size order)
+    rows = {r["mix"]: r for r in frame.iter_rows(named=True)}
+    no_expl = rows["lema_no_explanation"]
+    assert no_expl["minus_lema"] == -15.0  # 60.0 - 75.0
+    assert no_expl["minus_lema_ci95_lo"] < -15.0 < no_expl["minus_lema_ci95_hi"]
+    assert no_expl["minus_lema_p"] == pytest.approx(2 / 2**6)  # 6 discordant, all one way
+    assert rows["lema_no_evolution"]["minus_lema"] == 0.0
+    assert rows["lema_no_evolution"]["minus_lema_p"] == 1.0
+    assert rows["lema"]["minus_lema"] is None and rows["lema_n200"]["minus_lema"] is None
+    assert rows["lema"]["lema_minus_cot"] == 25.0  # the existing deltas unchanged
+    md = to_markdown(frame)
+    assert "Ablation − LeMa (pp)" in md and "-15.0 [" in md
+    assert "<code>lema_no_explanation</code>" in to_html(frame)
+
+
+def test_size_curve_plot(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from lema.evaluation.plot import curve_points
+
+    n = 20
+    files = []
+    for backbone in ("bb-a", "bb-b"):
+        for mix, k in (("cot_n5", 4), ("cot_n10", 6), ("cot", 8), ("lema_n5", 5),
+                       ("lema_n10", 9), ("lema", 12), ("cot_matched", 10)):  # fmt: skip
+            files.append(_metrics(tmp_path, "gsm8k", backbone, mix, [i < k for i in range(n)]))
+    stats = []
+    for mix, rows in (("cot_n5", 5), ("cot_n10", 10), ("cot", 14), ("lema_n5", 5),
+                      ("lema_n10", 10), ("lema", 30)):  # fmt: skip
+        stats.append(tmp_path / f"{mix}.stats.json")
+        write_json(stats[-1], {"stage": "mix", "task": "gsm8k", "mix": mix, "kept": rows})
+    metrics = [json.loads(f.read_text()) for f in files]
+    points = curve_points(metrics, {("gsm8k", "cot"): 14, ("gsm8k", "lema"): 30})
+    assert [x for x, _ in points[("gsm8k", "bb-a", "lema")]] == [5, 10, 30]
+    assert [m["mix"] for _, m in points[("gsm8k", "bb-b", "cot")]] == ["cot_n5", "cot_n10", "cot"]
+    assert ("gsm8k", "bb-a", "cot_matched") not in points
+    # without the mixes' stats the full mixes have no size: only the size mixes are drawn
+    assert [x for x, _ in curve_points(metrics, {})[("gsm8k", "bb-a", "cot")]] == [5, 10]
+    out = tmp_path / "plots"
+    args = ["--accuracy", str(out / "accuracy.png"), "--size-curve", str(out / "size_curve.png")]
+    assert lema(["plot", *map(str, files), *map(str, stats), *args]) == 0
+    with Image.open(out / "size_curve.png") as img:
+        assert img.format == "PNG" and img.size[0] > 600
