@@ -218,7 +218,9 @@ def known_mix(mix: str) -> bool:
     return mix in MIX_KINDS or size_of_mix(mix) is not None
 
 
-def augmented_rows(augmented: pl.DataFrame | None, pool_rows: list[dict[str, Any]]) -> list:
+def augmented_rows(
+    augmented: pl.DataFrame | None, pool_rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The kept rows of an augmented CoT table as pool rows, for the pool's questions only."""
     if augmented is None or not augmented.height:
         return []
