@@ -419,6 +419,7 @@ def all_targets():
     targets = [raw_table(t, s) for t in TASKS for s in SPLITS]
     targets += mix_targets() + [FUNNEL_TXT]
     targets += [adapter_folder(t, b, m) for t in TASKS for b in BACKBONES for m in TRAIN_MIXES]
-    targets += metrics_files() + [SUMMARY_CSV, SUMMARY_MD, *plot_files(TASKS, bool(SIZE_MIXES)).values()]
+    plots = plot_files(TASKS, bool(SIZE_MIXES)).values()
+    targets += metrics_files() + [SUMMARY_CSV, SUMMARY_MD, *plots]
     targets += [SUMMARY_HTML, FUNNEL_HTML, CORRECTIONS_HTML]
     return targets
