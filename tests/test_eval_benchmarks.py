@@ -297,13 +297,14 @@ def test_paper_study_dry_run_evaluates_every_adapter_on_its_benchmarks(tmp_path)
     from test_lint import job_counts
 
     counts = job_counts(out)
-    per_adapter = len(STUDY["backbones"]) * len(STUDY["evaluation"]["mixes"])
+    mixes = params.eval_mixes(validate_config(_study()))  # evaluation.mixes and the size curve's
+    per_adapter = len(STUDY["backbones"]) * len(mixes)
     benchmarks = STUDY["evaluation"]["benchmarks"]
     assert counts["predict_benchmark"] == per_adapter * sum(map(len, benchmarks.values()))
     assert counts["eval_benchmark"] == counts["predict_benchmark"]
     assert counts["raw_benchmark"] == 5
     for backbone in STUDY["backbones"]:
-        for mix in STUDY["evaluation"]["mixes"]:
+        for mix in mixes:
             for task, names in benchmarks.items():
                 for b in names:
                     assert benchmark_metrics(task, backbone, mix, b) in out
