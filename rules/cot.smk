@@ -16,6 +16,8 @@ rule cot:
         temperature=config["cot"]["temperature"],
         max_tokens=config["cot"]["max_tokens"],
         seed=config["cot"]["seed"],
+    resources:
+        gpu=corrector_gpus,
     log:
         "logs/cot/{task}.log",
     benchmark:

@@ -25,6 +25,10 @@ hash of (seed, key, attempt number), so a run is reproducible per key.
 As a script (benchmarks, manual tests)::
 
     python tests/openai_server.py --port 8000 --latency 0.1 --fault-rate 0.14
+
+As a self-served model's command (tests/test_serve.py): ``--startup-delay S`` waits S seconds
+before it listens (a model that loads slowly); ``--exit-after N`` makes the process exit
+(code 3) right after its N-th answer (a server that dies mid-run).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import socket
 import sys
@@ -242,6 +247,7 @@ class OpenAIServer:
         support_n: bool = True,
         api_key: str | None = None,
         seed: int = 0,
+        exit_after: int | None = None,
     ) -> None:
         unknown = set(faults) - set(FAULT_KINDS)
         if unknown:
@@ -256,6 +262,7 @@ class OpenAIServer:
         self.support_n = support_n
         self.api_key = api_key
         self.seed = seed
+        self.exit_after = exit_after
         self._lock = threading.Lock()
         self.reset()
         self._httpd = _Server((host, port), _Handler)
@@ -347,6 +354,9 @@ class OpenAIServer:
             self.choices_served[key] += n
             self.prompt_tokens += usage["prompt_tokens"]
             self.completion_tokens += usage["completion_tokens"]
+            if self.exit_after is not None and sum(self.answered.values()) >= self.exit_after:
+                print(f"exiting after {self.exit_after} answers", file=sys.stderr, flush=True)
+                os._exit(3)  # a crash: no cleanup, connections in flight are cut
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -377,7 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-n", action="store_true", help="ignore n (always one choice)")
     p.add_argument("--api-key", default=None, help="require this bearer key")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--startup-delay", type=float, default=0.0, help="seconds before listening")
+    p.add_argument("--exit-after", type=int, default=None, help="exit after N answers")
     a = p.parse_args(argv)
+    if a.startup_delay:
+        print(f"loading for {a.startup_delay:g} s", file=sys.stderr, flush=True)
+        time.sleep(a.startup_delay)
     server = OpenAIServer(
         host=a.host,
         port=a.port,
@@ -389,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         support_n=not a.no_n,
         api_key=a.api_key,
         seed=a.seed,
+        exit_after=a.exit_after,
     )
     print(f"serving on {server.url}", file=sys.stderr, flush=True)
     try:
