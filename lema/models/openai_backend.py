@@ -66,7 +66,9 @@ def identity(spec: dict[str, Any]) -> dict[str, Any]:
 
         fp = folder_fingerprint(spec["adapter"])
         if fp is None:
-            raise LemaError(f"model '{model_name(spec)}': adapter folder {spec['adapter']} not found")
+            raise LemaError(
+                f"model '{model_name(spec)}': adapter folder {spec['adapter']} not found"
+            )
         out["adapter"] = fp
     return out
 
