@@ -1,0 +1,295 @@
+"""Self-served models (lema.models.serve) with tests/openai_server.py as the serve command,
+inside real `lema` jobs (subprocesses whose stderr is a job log, as under Snakemake): start,
+readiness, requests, stop; a server that never becomes ready, one that exits at once, one that
+dies mid-run (the rerun pays only for what is missing); SIGTERM and SIGKILL to the job leave
+no server behind; the config key checked; evaluation serving an adapter as a LoRA module;
+a Snakemake rule with a served generator, whose serve knobs rerun nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lema.config import decode_spec, validate_config
+from lema.errors import ConfigError, LemaError
+from lema.models import generate
+from lema.models.serve import command_argv, served, serving
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = ROOT / "tests" / "openai_server.py"
+PY = sys.executable
+
+
+def server_command(*flags: str) -> str:
+    """The test server as a serve command; a unique --seed marks its processes."""
+    return " ".join([PY, str(SERVER), "--port", "{port}", *flags])
+
+
+def marker() -> str:
+    return str(uuid.uuid4().int % 10**9)
+
+
+def procs_with(mark: str) -> list[int]:
+    """Pids of live (non-zombie) processes whose command line has ``--seed mark``."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"--seed" in argv and mark.encode() in argv and state != "Z":
+            out.append(int(d.name))
+    return out
+
+
+def wait_gone(mark: str, timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while procs_with(mark) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return procs_with(mark)
+
+
+def study(tmp_path: Path, serve: dict, **model) -> Path:
+    config = {
+        "generators": ["served"],
+        "corrector": "gold",
+        "backbones": {"b": {"tiny": True}},
+        "models": {"served": {"backend": "openai", "model": "fake-model", "serve": serve, **model}},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def requests_file(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}"}) + "\n"
+                            for i in range(count)))  # fmt: skip
+    return path
+
+
+def lema_generate(tmp_path: Path, config: Path, count: int, **popen) -> subprocess.Popen:
+    """`lema generate` as a job: stderr to logs/job.log (the server's log goes beside it)."""
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    log = open(tmp_path / "logs" / "job.log", "wb")  # noqa: SIM115 - closed by the caller's wait
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [PY, "-m", "lema.cli", "generate", "--config", str(config), "--name", "served",
+         "--input", str(requests_file(tmp_path, count)), "--output", str(tmp_path / "out.jsonl"),
+         "--cache", str(tmp_path / "cache.sqlite"), "--no-progress"],
+        stdout=log, stderr=log, env=env, **popen,
+    )  # fmt: skip
+
+
+def run_job(tmp_path: Path, config: Path, count: int) -> tuple[int, str]:
+    proc = lema_generate(tmp_path, config, count)
+    rc = proc.wait(timeout=120)
+    return rc, (tmp_path / "logs" / "job.log").read_text()
+
+
+def summary(log: str) -> dict[str, int]:
+    m = re.search(r"requests sent (\d+), cache hits (\d+), generated (\d+)", log)
+    assert m, log
+    return dict(zip(("sent", "hits", "generated"), map(int, m.groups()), strict=True))
+
+
+def test_a_job_serves_its_model_start_to_stop(tmp_path):
+    mark = marker()
+    config = study(tmp_path, {"command": server_command("--startup-delay", "1", "--seed", mark)})
+    rc, log = run_job(tmp_path, config, 6)
+    assert rc == 0, log
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [f"q{i}" for i in range(6)]
+    assert all(r["completions"][0].startswith("Reply ") for r in rows)
+    assert summary(log)["generated"] == 6
+    # the server's output went beside the job's log; it was stopped with the job
+    serve_log = (tmp_path / "logs" / "job.serve.log").read_text()
+    port = re.search(r"serving on http://127\.0\.0\.1:(\d+)/v1", serve_log).group(1)
+    assert f"served at http://127.0.0.1:{port}/v1" in log
+    assert "stopped the server of model 'served'" in log
+    assert procs_with(mark) == []
+    # all cached: the rerun starts no server at all
+    rc, log = run_job(tmp_path, config, 6)
+    assert rc == 0 and summary(log) == {"sent": 0, "hits": 6, "generated": 0}, log
+    assert "served at" not in log
+
+
+def test_a_server_that_never_becomes_ready_is_one_clear_error(tmp_path):
+    mark = marker()
+    serve = {"command": server_command("--startup-delay", "60", "--seed", mark), "startup_s": 2}
+    t0 = time.monotonic()
+    rc, log = run_job(tmp_path, study(tmp_path, serve), 3)
+    assert rc == 1 and time.monotonic() - t0 < 30, log
+    errors = [line for line in log.splitlines() if "error:" in line]
+    assert len(errors) == 1, log
+    assert "not ready within startup_s=2 s (GET http://127.0.0.1:" in errors[0]
+    assert "/v1/models never answered 2xx" in errors[0] and str(SERVER) in errors[0]
+    assert "loading for 60 s" in log  # the tail of the server's log
+    assert procs_with(mark) == []  # killed, not left loading
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_command_that_exits_at_once_names_itself_and_shows_its_log(tmp_path):
+    code = "import sys; print('no CUDA device found', file=sys.stderr); sys.exit(2)"
+    serve = {"command": f'{PY} -c "{code}" {{port}}', "startup_s": 60}
+    t0 = time.monotonic()
+    rc, log = run_job(tmp_path, study(tmp_path, serve), 3)
+    assert rc == 1 and time.monotonic() - t0 < 20, log
+    assert "the serve command exited with code 2 before it was ready" in log
+    assert f"`{PY} -c" in log and "no CUDA device found" in log
+
+
+def test_a_missing_program_is_one_clear_error(tmp_path):
+    serve = {"command": "no-such-serving-program --port {port}"}
+    rc, log = run_job(tmp_path, study(tmp_path, serve), 2)
+    assert rc == 1
+    assert "cannot start the serve command `no-such-serving-program --port" in log
+
+
+def test_a_server_that_dies_mid_run_fails_the_job_and_the_rerun_pays_only_the_rest(tmp_path):
+    mark = marker()
+    dying = {"command": server_command("--exit-after", "5", "--seed", mark)}
+    config = study(tmp_path, dying, concurrency=1)  # max_retries 8: no waiting them out
+    t0 = time.monotonic()
+    rc, log = run_job(tmp_path, config, 20)
+    assert rc == 1, log
+    assert time.monotonic() - t0 < 30
+    assert "exited (code 3) while requests were running" in log
+    assert "exiting after 5 answers" in log  # its log's tail
+    assert procs_with(mark) == []
+    # the rerun, with a server that stays up (the command is a knob): only the missing 15
+    config = study(tmp_path, {"command": server_command("--seed", mark)}, concurrency=1)
+    rc, log = run_job(tmp_path, config, 20)
+    assert rc == 0, log
+    assert summary(log) == {"sent": 15, "hits": 5, "generated": 15}
+    assert procs_with(mark) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_job_leaves_no_server(tmp_path, sig):
+    mark = marker()
+    serve = {"command": server_command("--latency", "0.5", "--seed", mark)}
+    proc = lema_generate(tmp_path, study(tmp_path, serve, concurrency=1), 200)
+    serve_log = tmp_path / "logs" / "job.serve.log"
+    deadline = time.monotonic() + 60
+    while "serving on" not in (serve_log.read_text() if serve_log.exists() else ""):
+        assert proc.poll() is None and time.monotonic() < deadline, "the server never started"
+        time.sleep(0.1)
+    time.sleep(1.0)  # requests running
+    assert procs_with(mark)
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=60)
+    assert rc == (143 if sig == signal.SIGTERM else -9)
+    assert wait_gone(mark) == []  # SIGKILL: the parent-death signal stops it
+
+
+def test_within_one_command_a_server_is_started_once(tmp_path, capfd):
+    mark = marker()
+    spec = {
+        "name": "m",
+        "backend": "openai",
+        "model": "fake",
+        "serve": {"command": server_command("--seed", mark), "startup_s": 30},
+    }
+    cache = tmp_path / "c.sqlite"
+    with serving():
+        a = generate(spec, [{"id": "a", "prompt": "one"}], cache=cache)
+        b = generate(spec, [{"id": "b", "prompt": "two"}], cache=cache)
+        assert len(procs_with(mark)) == 1
+    assert a[0].completions[0].startswith("Reply") and b[0].completions[0].startswith("Reply")
+    assert capfd.readouterr().err.count("served at") == 1
+    assert procs_with(mark) == []
+    # outside a scope each call serves and stops its own
+    with served(spec) as live:
+        assert live["base_url"].startswith("http://127.0.0.1:")
+        assert len(procs_with(mark)) == 1
+    assert procs_with(mark) == []
+
+
+def base_config(**extra) -> dict:
+    return {"generators": ["g"], "corrector": "gold", "backbones": {"b": {"tiny": True}}, **extra}
+
+
+@pytest.mark.parametrize(
+    ("serve", "backend", "message"),
+    [
+        ({"command": "vllm serve {model} --port {port}", "startup": 5}, "openai",
+         "unknown config key 'models.g.serve.startup'"),
+        ({"command": "vllm serve {model}"}, "openai", "'models.g.serve.command': needs {port}"),
+        ({"command": "vllm serve {modle} --port {port}"}, "openai",
+         "'models.g.serve.command': unknown placeholder {modle}"),
+        ({"command": "vllm --port {port}", "startup_s": -1}, "openai", "'models.g.serve.startup_s'"),
+        ({"ready": "/v1/models"}, "openai", "'models.g.serve.command' is required"),
+        ({"command": "vllm --port {port}"}, "hf", "'models.g.serve': needs backend 'openai'"),
+    ],
+)  # fmt: skip
+def test_the_serve_key_is_checked(serve, backend, message):
+    config = base_config(models={"g": {"backend": backend, "model": "m", "serve": serve}})
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+def test_serve_and_base_url_together_are_refused():
+    model = {"backend": "openai", "model": "m", "base_url": "http://x/v1"}
+    config = base_config(models={"g": {**model, "serve": {"command": "v --port {port}"}}})
+    with pytest.raises(ConfigError, match="either 'serve' or 'base_url'"):
+        validate_config(config)
+
+
+def test_evaluation_serves_the_backbone_and_adapters_as_lora_modules():
+    from lema.workflow import params
+
+    serve = {"command": "vllm serve {model} --port {port} --max-lora-rank 64 {lora_modules}"}
+    config = validate_config(
+        base_config(
+            models={"g": {"backend": "hf", "model": "m"}},
+            backbones={"llama": {"model": "meta-llama/Llama-2-7b-hf"}},
+            evaluation={"backend": "openai", "serve": {**serve, "gpus": 4}},
+        )
+    )
+    spec = decode_spec(config, "gsm8k", "llama", "lema", adapter="results/a/lema")
+    assert spec["model"] == "llama-gsm8k-lema" and spec["adapter"] == "results/a/lema"
+    assert command_argv(spec, 8123) == [
+        "vllm", "serve", "meta-llama/Llama-2-7b-hf", "--port", "8123", "--max-lora-rank", "64",
+        "--enable-lora", "--lora-modules", "llama-gsm8k-lema=results/a/lema",
+    ]  # fmt: skip
+    base = decode_spec(config, "gsm8k", "llama", "base")
+    assert command_argv(base, 1)[-3:] == ["--port", "1", "--max-lora-rank", "64"][-3:]
+    assert "--lora-modules" not in command_argv(base, 1)
+    # serve is a knob: not in the params; the adapter is, and it is the job's input
+    param = json.loads(params.predict_spec_json(config, "gsm8k", "llama", "lema"))
+    assert "serve" not in param and param["adapter"].endswith("adapters/llama/lema")
+    assert params.predict_gpus(config, "llama") == 4
+    assert params.predict_reads_adapter(config)
+
+
+def test_served_adapter_identity_follows_its_content(tmp_path):
+    from lema.models.openai_backend import identity
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"one")
+    spec = {"backend": "openai", "model": "b-gsm8k-lema", "adapter": str(adapter)}
+    first = identity(spec)
+    (adapter / "adapter_model.safetensors").write_bytes(b"two")
+    assert identity(spec) != first
+    assert identity({"backend": "openai", "model": "x"}) == {
+        "backend": "openai",
+        "model": "x",
+        "chat": True,
+    }
+    with pytest.raises(LemaError, match="adapter folder .* not found"):
+        identity({**spec, "adapter": str(tmp_path / "missing")})
