@@ -294,3 +294,66 @@ def test_served_adapter_identity_follows_its_content(tmp_path):
     }
     with pytest.raises(LemaError, match="adapter folder .* not found"):
         identity({**spec, "adapter": str(tmp_path / "missing")})
+
+
+# --- a Snakemake rule with a served generator ------------------------------------------------
+def workflow_config(serve: dict) -> dict:
+    return {
+        "tasks": ["gsm8k"],
+        "data": {"source": "embedded", "limit": {"train": 4, "test": 4}},
+        "cache": ".lema-cache/responses.sqlite",
+        "models": {"served": {"backend": "openai", "model": "fake", "chat": False, "serve": serve}},
+        "generators": ["served"],
+        "corrector": "gold",
+        "sampling": {"k": 2, "max_tokens": {"gsm8k": 32, "math": 32}},
+        "backbones": {"b": {"tiny": True}},
+    }
+
+
+def snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env["PYTHONPATH"] = str(ROOT)
+    cmd = [PY, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
+           "--configfile", str(work / "config.yaml"), "--cores", "2", *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_a_rule_with_a_served_generator_and_its_knobs(tmp_path):
+    from lema.workflow.paths import gen_table
+
+    mark = marker()
+    serve = {"command": server_command("--seed", mark), "startup_s": 60, "gpus": 0}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(workflow_config(serve)))
+    target = gen_table("gsm8k", "original", "paths", "served")
+    proc = snakemake(tmp_path, target)
+    log = tmp_path / "logs" / "sample_paths" / "gsm8k" / "served.log"
+    assert proc.returncode == 0, proc.stderr[-3000:] + (log.read_text() if log.exists() else "")
+    assert (tmp_path / target).exists()
+    assert "served at http://127.0.0.1:" in log.read_text()
+    assert "serving on" in log.with_name("served.serve.log").read_text()
+    assert procs_with(mark) == []
+    # the serve settings are knobs: a new command or startup time plans nothing
+    for changed in (
+        {**serve, "startup_s": 5},
+        {**serve, "command": server_command("--latency", "1")},
+    ):
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(workflow_config(changed)))
+        dry = snakemake(tmp_path, "-n", target)
+        assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, changed
+    # the served model's identity is not: another model name reruns the sampling
+    config = workflow_config(serve)
+    config["models"]["served"]["model"] = "another"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    dry = snakemake(tmp_path, "-n", target)
+    assert "sample_paths" in dry.stdout + dry.stderr
+
+
+def test_rule_resources_follow_the_served_model():
+    from lema.workflow import params
+
+    config = validate_config(workflow_config({"command": "vllm serve {model} --port {port}"}))
+    assert params.model_gpus(config, "served") == 1  # the default
+    config["models"]["served"]["serve"]["gpus"] = 8
+    assert params.model_gpus(config, "served") == 8
+    assert params.model_gpus(config, "gold") == 0
