@@ -357,3 +357,52 @@ def test_rule_resources_follow_the_served_model():
     config["models"]["served"]["serve"]["gpus"] = 8
     assert params.model_gpus(config, "served") == 8
     assert params.model_gpus(config, "gold") == 0
+
+
+def test_predict_job_serves_the_backbone_with_its_adapter(tmp_path):
+    """`lema predict` as the rule runs it (params spec + $LEMA_OPERATIONAL): the job serves
+    the backbone with the adapter as a LoRA module; requests name the adapter, which the
+    server knows (it answers 404 for any other name)."""
+    import polars as pl
+
+    from lema.workflow import knobs, params, paths
+
+    mark = marker()
+    command = server_command("--model", "{model}", "{lora_modules}", "--seed", mark)
+    config = validate_config(
+        base_config(
+            models={"g": {"backend": "hf", "model": "m"}},
+            backbones={"tb": {"model": "base-model"}},
+            evaluation={"backend": "openai", "serve": {"command": command, "gpus": 2}},
+        )
+    )
+    adapter = tmp_path / paths.adapter_folder("math", "tb", "lema")
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    pl.DataFrame(
+        {"id": ["t1", "t2"], "question": ["What is 2+3?", "What is 7-9?"], "gold": ["5", "-2"]}
+    ).write_parquet(tmp_path / "test.parquet")
+    ops = knobs.operational(config, params.all_model_specs(config))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for mix in ("lema", "base"):
+        (tmp_path / "logs").mkdir(exist_ok=True)
+        with open(tmp_path / "logs" / f"{mix}.log", "wb") as log:
+            rc = subprocess.run(
+                [PY, "-m", "lema.cli", "predict", "--task", "math", "--test", "test.parquet",
+                 "--spec", params.predict_spec_json(config, "math", "tb", mix),
+                 "--operational", ops, "--workers", "1", "--cache", "cache.sqlite",
+                 "--output", f"{mix}.parquet"],
+                cwd=tmp_path, env=env, stdout=log, stderr=log, timeout=300,
+            ).returncode  # fmt: skip
+        text = (tmp_path / "logs" / f"{mix}.log").read_text()
+        assert rc == 0, text
+        assert (
+            pl.read_parquet(tmp_path / f"{mix}.parquet")["completion"]
+            .str.starts_with("Reply")
+            .all()
+        )
+        serve_log = (tmp_path / "logs" / f"{mix}.serve.log").read_text().splitlines()[0]
+        assert "--model base-model" in serve_log
+        lora = "--enable-lora --lora-modules tb-math-lema=results/math/adapters/tb/lema"
+        assert (lora in serve_log) == (mix == "lema"), serve_log
+        assert procs_with(mark) == []
