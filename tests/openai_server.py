@@ -30,7 +30,7 @@ As a self-served model's command (tests/test_serve.py): ``--startup-delay S`` wa
 before it listens (a model that loads slowly); ``--exit-after N`` makes the process exit
 (code 3) right after its N-th answer (a server that dies mid-run); ``--model NAME`` and
 ``--enable-lora --lora-modules NAME=DIR ...`` (vLLM's options) make it serve only those model
-names (404 for any other, as vLLM does).
+names (404 for any other, as vLLM does); ``--ignore-sigterm`` leaves only SIGKILL to stop it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import hashlib
 import json
 import os
 import random
+import signal
 import socket
 import sys
 import threading
@@ -400,10 +401,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--startup-delay", type=float, default=0.0, help="seconds before listening")
     p.add_argument("--exit-after", type=int, default=None, help="exit after N answers")
+    p.add_argument("--ignore-sigterm", action="store_true", help="only SIGKILL stops it")
     p.add_argument("--model", default=None, help="serve only this model name (and LoRA modules)")
     p.add_argument("--enable-lora", action="store_true", help="accepted, as vLLM's")
     p.add_argument("--lora-modules", nargs="*", default=[], metavar="NAME=DIR")
     a = p.parse_args(argv)
+    if a.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     models = [a.model] if a.model else None
     if a.lora_modules:
         if not a.enable_lora:

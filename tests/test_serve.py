@@ -219,6 +219,41 @@ def test_within_one_command_a_server_is_started_once(tmp_path, capfd):
     assert procs_with(mark) == []
 
 
+def test_a_server_that_ignores_sigterm_is_killed_after_stop_s():
+    mark = marker()
+    command = server_command("--ignore-sigterm", "--seed", mark)
+    spec = {"name": "m", "backend": "openai", "model": "fake"}
+    with served({**spec, "serve": {"command": command, "stop_s": 1}}):
+        assert len(procs_with(mark)) == 1
+        t0 = time.monotonic()
+    assert 1.0 <= time.monotonic() - t0 < 8 and procs_with(mark) == []
+
+
+def test_a_port_another_job_holds_is_not_drawn():
+    from lema.models.serve import free_port
+
+    port, lock = free_port()
+    lock.close()
+    # another job (a process of its own) holds `port`, its server not yet listening
+    holder = subprocess.Popen(
+        [PY, "-c", "import sys; from lema.models.serve import free_port; "
+         f"p, l = free_port(iter([{port}])); print(p, flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == str(port)
+        other, lock = free_port(iter([port, port + 1]))
+        assert other == port + 1
+        lock.close()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    again, lock = free_port(iter([port]))  # released with its holder
+    assert again == port
+    lock.close()
+
+
 def base_config(**extra) -> dict:
     return {"generators": ["g"], "corrector": "gold", "backbones": {"b": {"tiny": True}}, **extra}
 

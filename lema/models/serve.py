@@ -7,7 +7,8 @@
       stop_s: 30             # grace period after SIGTERM before SIGKILL
       gpus: 4                # the rule's `gpu` resource (lema.workflow.params)
 
-:func:`served` starts the command on a free port of 127.0.0.1, waits until ``ready``
+:func:`served` starts the command on a free port of 127.0.0.1 (locked against other lema jobs
+on the machine until the server stops), waits until ``ready``
 answers, yields the spec with ``base_url`` pointing at it, and stops the server (SIGTERM to
 its process group, SIGKILL after ``stop_s``) on success, on an exception, and on SIGTERM to
 the job. The server gets SIGTERM too when the job dies without cleaning up (SIGKILL): on
@@ -134,7 +135,7 @@ class Server:
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.name = str(spec.get("name") or spec.get("model"))
         self.settings = check_settings(spec["serve"], f"models.{self.name}.serve")
-        self.port = free_port()
+        self.port, self._port_lock = free_port()
         self.argv = command_argv({**spec, "serve": self.settings}, self.port)
         self.key_env = str(spec.get("api_key_env") or "OPENAI_API_KEY")
         self.log_path = log_path(self.name)
@@ -166,6 +167,7 @@ class Server:
                     preexec_fn=_die_with_parent(),
                 )
             except OSError as exc:
+                self.stop()
                 raise LemaError(
                     f"model '{self.name}': cannot start the serve command `{self.command}`: "
                     f"{exc.strerror or exc}"
@@ -209,8 +211,8 @@ class Server:
             try:
                 req = urllib.request.Request(url, headers=headers)
                 with opener.open(req, timeout=max(0.1, min(5.0, left))) as resp:
-                    if 200 <= resp.status < 300:
-                        return
+                    if 200 <= resp.status < 300 and self.exit_code() is None:
+                        return  # (a 2xx from a process that has exited came from another)
             except (urllib.error.URLError, OSError, ValueError):
                 pass
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
@@ -239,19 +241,23 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM to the process group, SIGKILL after ``stop_s``; idempotent."""
-        if self.stopped or self.proc is None:
+        if self.stopped:
             return
         self.stopped = True
         _unregister(self)
-        pgid = self.proc.pid
-        _signal_group(pgid, signal.SIGTERM)
+        if self.proc is not None:
+            self._kill(self.proc)
+        self._port_lock.close()
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        _signal_group(proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(timeout=float(self.settings["stop_s"]))
+            proc.wait(timeout=float(self.settings["stop_s"]))
         except subprocess.TimeoutExpired:
             pass
-        _signal_group(pgid, signal.SIGKILL)  # the leader's stragglers too
+        _signal_group(proc.pid, signal.SIGKILL)  # the leader's stragglers too
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
+            proc.wait(timeout=10)
         with contextlib.suppress(OSError, ValueError):
             print(f"lema: stopped the server of model '{self.name}'", file=sys.stderr, flush=True)
 
@@ -281,10 +287,32 @@ def _die_with_parent() -> Any:
     return preexec
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+def unbound_ports() -> Iterator[int]:
+    """Ports nothing listens on now, as the kernel draws them."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            yield int(s.getsockname()[1])
+
+
+def free_port(candidates: Iterator[int] | None = None) -> tuple[int, Any]:
+    """A port from ``candidates`` (default :func:`unbound_ports`) and an open file holding its
+    lock: another lema job on this machine that draws the same port before our server has
+    bound it (vLLM binds only once the model is loaded) skips it and draws again."""
+    import fcntl
+    import itertools
+
+    folder = Path(tempfile.gettempdir()) / "lema-serve-ports"
+    folder.mkdir(parents=True, exist_ok=True)
+    for port in itertools.islice(candidates or unbound_ports(), 100):
+        lock = open(folder / f"{port}.lock", "a")  # noqa: SIM115 - held until the server stops
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        return port, lock
+    raise LemaError("no free port for a served model (100 tries)")
 
 
 def _stderr_file() -> Path | None:
