@@ -178,7 +178,7 @@ def test_a_server_that_dies_mid_run_fails_the_job_and_the_rerun_pays_only_the_re
     assert procs_with(mark) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_a_killed_job_leaves_no_server(tmp_path, sig):
     mark = marker()
     serve = {"command": server_command("--latency", "0.5", "--seed", mark)}
@@ -192,7 +192,7 @@ def test_a_killed_job_leaves_no_server(tmp_path, sig):
     assert procs_with(mark)
     proc.send_signal(sig)
     rc = proc.wait(timeout=60)
-    assert rc == (143 if sig == signal.SIGTERM else -9)
+    assert rc == {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGKILL: -9}[sig]
     assert wait_gone(mark) == []  # SIGKILL: the parent-death signal stops it
 
 
