@@ -49,8 +49,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -187,6 +185,9 @@ class Server:
         return self
 
     def wait_ready(self) -> None:
+        import urllib.error
+        import urllib.request
+
         url = f"http://{HOST}:{self.port}{self.settings['ready']}"
         startup = float(self.settings["startup_s"])
         deadline = time.monotonic() + startup
