@@ -26,8 +26,9 @@ expanded, use ``env VAR=value vllm ...``). Placeholders: ``{model}`` (the spec's
 ``base_model``, else its ``model``), ``{port}`` (required), ``{adapter}`` (the adapter folder
 or nothing) and ``{lora_modules}``: ``--enable-lora --lora-modules NAME=DIR`` for a spec with
 an ``adapter`` (NAME is the spec's ``model``, the name requests are sent to), nothing
-otherwise. Its stdout and stderr go to a log file beside the job's log (``X.serve.log`` when
-the job's stderr is the file ``X.log``), else to the system's temporary folder.
+otherwise; literal braces are doubled (``{{``). Its stdout and stderr go to a log file beside
+the job's log (``X.serve.log`` when the job's stderr is the file ``X.log``), else to the
+system's temporary folder.
 
 The serve settings are operational (lema.workflow.knobs): changing the command or a timeout
 reruns nothing; the served model's identity (``model``, ``adapter``) stays in the params.
@@ -53,7 +54,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lema.errors import LemaError
+from lema.errors import ConfigError, LemaError
 
 SERVE_DEFAULTS: dict[str, Any] = {
     "ready": "/v1/models",
@@ -70,10 +71,8 @@ LOG_TAIL_LINES = 20
 
 # ------------------------------------------------------------------------------ settings
 def check_settings(serve: Any, where: str) -> dict[str, Any]:
-    """The ``serve`` settings with defaults filled in; ConfigError-style LemaError naming
-    ``where`` (the config key) for a bad one."""
-    from lema.errors import ConfigError
-
+    """The ``serve`` settings with defaults filled in; a ConfigError naming ``where`` (the
+    config key) for a bad one."""
     if not isinstance(serve, Mapping):
         raise ConfigError(f"config key '{where}': must be a mapping with a 'command'")
     unknown = sorted(set(serve) - set(SERVE_KEYS))
@@ -132,7 +131,7 @@ class Server:
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.name = str(spec.get("name") or spec.get("model"))
-        self.settings = check_settings(spec["serve"], f"models.{self.name}.serve")
+        self.settings = check_settings(spec["serve"], f"serve (model '{self.name}')")
         self.port, self._port_lock = free_port()
         self.argv = command_argv({**spec, "serve": self.settings}, self.port)
         self.key_env = str(spec.get("api_key_env") or "OPENAI_API_KEY")
