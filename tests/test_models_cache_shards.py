@@ -305,10 +305,10 @@ def test_a_writer_killed_mid_write_loses_only_its_in_flight_entry(tmp_path):
     )
     shard = Path(proc.stdout.readline().strip())
     journal = Path(str(shard) + "-journal")
+    size = shard.stat().st_size
     deadline = time.monotonic() + 60
-    while not journal.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # the transaction is writing pages into the shard now
+    while shard.stat().st_size < size + (8 << 20) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the big transaction spills pages into the shard itself
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     assert journal.exists() and shard.name.endswith(".open.sqlite")  # a hot journal

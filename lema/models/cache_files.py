@@ -11,7 +11,7 @@ writes, or a cache made before shards existed) plus the folder ``responses.sqlit
 
 A shard is created with ``O_EXCL`` under a name no other process on any host can pick
 (hostname, pid, 48 random bits), written by that one process with a rollback journal
-(``journal_mode=DELETE``, never WAL), and renamed to its sealed name when closed. So no two
+(``journal_mode=PERSIST``, never WAL), and renamed to its sealed name when closed. So no two
 processes ever write one file, and nothing relies on shared memory or on file locks between
 hosts.
 
@@ -125,12 +125,15 @@ def new_shard(base: Path, timeout_s: float) -> tuple[Path, sqlite3.Connection]:
 
 
 def connect_writer(path: Path, timeout_s: float) -> sqlite3.Connection:
-    """A connection that writes ``path`` with a rollback journal and full syncs."""
+    """A connection that writes ``path`` with a rollback journal and full syncs. The journal
+    is kept between commits with a zeroed header (``PERSIST``) instead of being created and
+    deleted for every completion: twice the commits/s here, and no file created and removed
+    per commit on a cluster filesystem's metadata server. :func:`seal` removes it."""
     conn = sqlite3.connect(
         str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
     )
     conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA journal_mode = PERSIST")
     conn.execute("PRAGMA synchronous = FULL")
     for statement in SCHEMA:
         conn.execute(statement)
@@ -138,7 +141,9 @@ def connect_writer(path: Path, timeout_s: float) -> sqlite3.Connection:
 
 
 def seal(path: Path) -> Path:
-    """Rename a closed open shard to its sealed name (it never changes again)."""
+    """Rename a closed open shard to its sealed name (it never changes again), dropping its
+    persisted journal (nothing is in flight after a clean close)."""
+    Path(str(path) + "-journal").unlink(missing_ok=True)
     sealed = path.with_name(path.name[: -len(OPEN_SUFFIX)] + SHARD_SUFFIX)
     os.replace(path, sealed)
     return sealed
