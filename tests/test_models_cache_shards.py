@@ -129,6 +129,25 @@ def test_lookups_see_shards_created_after_the_cache_was_opened(tmp_path):
     assert _sidecars(tmp_path) == []
 
 
+def test_many_shards_keep_few_files_open(tmp_path):
+    path = tmp_path / "responses.sqlite"
+    for i in range(6):
+        with ResponseCache(path) as c:
+            c.put(f"k{i}", f"v{i}")
+    reader = ResponseCache(path)
+    reader.keep_open = 2
+    for _ in range(2):  # the other 4 are opened for each lookup and closed after it
+        got = reader.get_many([f"k{i}" for i in range(6)])
+        assert got == {f"k{i}": (f"v{i}", {}) for i in range(6)}
+        assert len(reader._shards) == 2
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    reader.keep_open = 64
+    assert reader.get("absent") is None  # visits every shard: now all are kept open
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds + 4
+    reader.close()
+
+
 def _legacy_copy(cache: Path, legacy: Path, *, crash: bool) -> int:
     """Write every entry of ``cache`` into a single WAL file as the cache before shards
     did; with ``crash``, the writer is killed before any checkpoint (the rows live only in

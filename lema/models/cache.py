@@ -26,7 +26,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,8 @@ def lookup(conn: sqlite3.Connection, wanted: set[str], estimate: int) -> dict[st
 class ResponseCache:
     """A key -> (completion, meta) store: a base file and one shard per writing process."""
 
+    keep_open = 64  # shards kept open between lookups; the others are opened per lookup
+
     def __init__(self, path: str | Path, timeout_s: float = 120.0) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
@@ -100,7 +102,8 @@ class ResponseCache:
         self._pid = os.getpid()
         self._base: Reader | None = None
         self._base_id: tuple[int, int, int] | None = None
-        self._shards: dict[Path, Reader] = {}
+        self._paths: list[Path] = []  # the other processes' shards, in lookup order
+        self._shards: dict[Path, Reader] = {}  # those kept open
         self._warned: set[Path] = set()
         self.shard: Path | None = None  # this process's own shard, once it wrote something
         self._conn: sqlite3.Connection | None = None
@@ -127,18 +130,36 @@ class ResponseCache:
                     self._base = Reader(self.path, immutable=True, timeout_s=self.timeout_s)
                 except sqlite3.Error as exc:
                     raise LemaError(f"response cache {self.path}: cannot read ({exc})") from None
-        present = [p for p in list_shards(self.path) if p != self.shard]
-        for gone in set(self._shards) - set(present):
+        self._paths = [p for p in list_shards(self.path) if p != self.shard]
+        for gone in set(self._shards) - set(self._paths):
             self._shards.pop(gone).close()
-        for path in present:
-            if path not in self._shards:
+
+    def _readers(self) -> Iterator[Reader]:
+        """The base, then each shard in order: the first ``keep_open`` shards stay open between
+        lookups, the others are opened for this one only (file handles stay bounded)."""
+        if self._base:
+            yield self._base
+        for path in self._paths:
+            reader = self._shards.get(path)
+            transient = False
+            if reader is None:
                 name = parse_shard_name(path.name)
                 try:
-                    self._shards[path] = Reader(
+                    reader = Reader(
                         path, immutable=bool(name and name.sealed), timeout_s=self.timeout_s
                     )
                 except (sqlite3.Error, OSError) as exc:
                     self._skip(path, exc)
+                    continue
+                if len(self._shards) < self.keep_open:
+                    self._shards[path] = reader
+                else:
+                    transient = True
+            try:
+                yield reader
+            finally:
+                if transient:
+                    reader.close()
 
     def _skip(self, path: Path, exc: Exception) -> None:
         """A shard that cannot be read now is left out of this lookup (said once)."""
@@ -155,8 +176,7 @@ class ResponseCache:
         out: dict[str, Entry] = {}
         with self._lock:
             self._refresh()
-            readers = ([self._base] if self._base else []) + list(self._shards.values())
-            for reader in readers:
+            for reader in self._readers():
                 if not wanted:
                     break
                 try:
@@ -214,11 +234,11 @@ class ResponseCache:
         """Every key stored, in any file."""
         with self._lock:
             self._refresh()
-            readers = ([self._base] if self._base else []) + list(self._shards.values())
-            conns = [r.conn for r in readers] + ([self._conn] if self._conn else [])
             out: set[str] = set()
-            for conn in conns:
-                out.update(k for (k,) in conn.execute("SELECT key FROM responses"))
+            for reader in self._readers():
+                out.update(k for (k,) in reader.conn.execute("SELECT key FROM responses"))
+            if self._conn is not None:
+                out.update(k for (k,) in self._conn.execute("SELECT key FROM responses"))
             return out
 
     def __len__(self) -> int:

@@ -183,14 +183,17 @@ class Reader:
             self.conn = _connect_ro(path, "immutable=1", timeout_s)
             return
         self.how = "ro"
-        self.conn = _connect_ro(path, "mode=ro", timeout_s)
+        conn = None
         try:
-            self.conn.execute("SELECT 1 FROM responses LIMIT 1").fetchall()
+            conn = _connect_ro(path, "mode=ro", timeout_s)
+            conn.execute("SELECT 1 FROM responses LIMIT 1").fetchall()
         except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
             if getattr(exc, "sqlite_errorname", "") != "SQLITE_READONLY_ROLLBACK":
                 raise
-            self.conn.close()
-            self.conn = self._recovered_copy([journal])
+            conn = self._recovered_copy([journal])
+        self.conn = conn
 
     def _recovered_copy(self, companions: list[Path]) -> sqlite3.Connection:
         """Copy the file and its journal/WAL privately; SQLite recovers the copy on open."""
@@ -223,4 +226,5 @@ def _connect_ro(path: Path, flags: str, timeout_s: float) -> sqlite3.Connection:
     uri = f"{path.resolve().as_uri()}?{flags}"
     conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+    conn.execute("PRAGMA cache_size = -512")  # KiB: many shards, little memory each
     return conn
