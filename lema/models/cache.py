@@ -179,8 +179,9 @@ class ResponseCache:
             for reader in self._readers():
                 if not wanted:
                     break
-                try:
-                    found = lookup(reader.conn, wanted, reader.estimate())
+                try:  # a few keys are always probed: no need to size the file
+                    size = reader.estimate() if len(wanted) > 256 else 1 << 62
+                    found = lookup(reader.conn, wanted, size)
                 except sqlite3.Error as exc:
                     self._skip(reader.path, exc)
                     continue
