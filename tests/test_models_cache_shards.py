@@ -345,3 +345,9 @@ def test_a_writer_killed_mid_write_loses_only_its_in_flight_entry(tmp_path):
     assert not shard.exists() and not journal.exists()
     with ResponseCache(path) as c:
         assert len(c) == 100
+
+
+def test_a_folder_as_the_cache_path_is_one_clear_error(tmp_path):
+    for call in (ResponseCache, cache_stats, merge_cache):
+        with pytest.raises(LemaError, match="is a folder: give the cache's file name"):
+            call(tmp_path)

@@ -33,6 +33,7 @@ from typing import Any
 from lema.errors import LemaError
 from lema.models.cache_files import (
     Reader,
+    base_path,
     list_shards,
     new_shard,
     parse_shard_name,
@@ -85,13 +86,8 @@ class ResponseCache:
     keep_open = 64  # shards kept open between lookups; the others are opened per lookup
 
     def __init__(self, path: str | Path, timeout_s: float = 120.0) -> None:
-        self.path = Path(path)
+        self.path = base_path(path)
         self.timeout_s = timeout_s
-        if self.path.is_dir():
-            raise LemaError(
-                f"response cache {self.path} is a folder: give the cache's file name "
-                f"(e.g. {self.path / 'responses.sqlite'})"
-            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -23,6 +23,7 @@ from typing import Any
 from lema.errors import LemaError
 from lema.models.cache_files import (
     Reader,
+    base_path,
     connect_writer,
     hostname,
     is_wal,
@@ -105,7 +106,7 @@ def _open(path: Path, base: Path) -> Reader:
 
 def cache_stats(path: str | Path) -> CacheStats:
     """Files, entries, distinct keys, duplicates and bytes of the cache at ``path``."""
-    base = Path(path)
+    base = base_path(path)
     stats = CacheStats(str(base))
     seen: dict[str, int] = {}  # key -> hash of its first completion
     conflicted: set[str] = set()
@@ -182,7 +183,7 @@ def _choose(base: Path, include_open: bool) -> tuple[list[Path], list[str]]:
 def merge_cache(path: str | Path, *, include_open: bool = False) -> MergeReport:
     """Compact the shards of the cache at ``path`` into its base file (see the module doc)."""
     t0 = time.monotonic()
-    base = Path(path)
+    base = base_path(path)
     report = MergeReport(str(base))
     lock = base.with_name(base.name + ".merge-lock")
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +197,8 @@ def merge_cache(path: str | Path, *, include_open: bool = False) -> MergeReport:
     try:
         os.write(fd, f"{hostname()} {os.getpid()}\n".encode())
         os.close(fd)
+        for stale in base.parent.glob(f".{base.name}.merge-*.tmp"):  # a killed merge's
+            stale.unlink(missing_ok=True)
         take, report.left = _choose(base, include_open)
         if take or (base.exists() and _needs_rewrite(base)):
             report.merged = _rewrite(base, take, report)

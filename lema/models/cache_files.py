@@ -39,6 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lema.errors import LemaError
+
 SHARD_SUFFIX = ".sqlite"
 OPEN_SUFFIX = ".open.sqlite"
 _NAME = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)-(?P<token>[0-9a-f]{12})(?P<open>\.open)?\.sqlite$")
@@ -50,6 +52,17 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS owner (host TEXT NOT NULL, pid INTEGER NOT NULL, "
     "created REAL NOT NULL)",
 )
+
+
+def base_path(path: str | Path) -> Path:
+    """The cache's base file ``path``; a folder there is a mistake worth one clear line."""
+    base = Path(path)
+    if base.is_dir():
+        raise LemaError(
+            f"response cache {base} is a folder: give the cache's file name "
+            f"(e.g. {base / 'responses.sqlite'})"
+        )
+    return base
 
 
 def shard_dir(base: Path) -> Path:
