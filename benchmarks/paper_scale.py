@@ -17,7 +17,12 @@ What is measured and what is assumed (every assumption is a flag):
   0.70` (strong and weak generators averaged; LLaMA-2-70B is wrong more often, GPT-4 less).
   Corrections kept (assumed): 0.70; evolved questions kept after self-consistency: 0.70.
   Corrector CoT paths kept: 0.85 GSM8K, 0.55 MATH. Generated text is ~1.2 x the gold
-  solution's length (corrections: incorrect step + explanation + the corrected rest, ~1.5 x).
+  solution's length (corrections: incorrect step + explanation + the corrected rest, ~1.5 x;
+  the explanation ~1/4 of a correction, for `lema_no_explanation`).
+- **CoT augmentation** for `cot_matched` (`lema cot-augment`): the paths per question that
+  `cot.augment_paths: auto` asks for at the assumed CoT keep rate (lema.datagen.cot), one
+  request per question; the ablations and the size curve's mixes (`mix.sizes`) are trained
+  and evaluated like the other mixes.
 - **GPU time** from FLOPs: training costs ~8 N FLOPs per token (QLoRA with gradient
   checkpointing: forward, recomputed forward, backward through frozen 4-bit weights), decoding
   ~2 N per token; at an assumed model-FLOPs utilisation (`--mfu-train 0.25` for QLoRA with
@@ -95,6 +100,9 @@ def trained_tokens(task_data: dict, mix: str, settings: dict) -> float:
 
 def estimate(config: dict, a: argparse.Namespace) -> dict:
     from lema.config import backbone_training, model_spec
+    from lema.datagen.cot import augment_count
+    from lema.workflow.params import eval_mixes, train_mixes
+    from lema.workflow.paths import size_of_mix
 
     cpt = a.chars_per_token
     chars = measured_chars(a.data) if a.data else MEAN_CHARS
@@ -140,6 +148,7 @@ def estimate(config: dict, a: argparse.Namespace) -> dict:
         mistakes = paths * wrong[t]
         spend_c(mistakes, correct_p, corr_tok)
         kept_corr = mistakes * a.kept_corrections
+        kept_original = kept_corr
         # step 4: evolution
         evolved_kept = 0.0
         if evolve_on:
@@ -162,21 +171,48 @@ def estimate(config: dict, a: argparse.Namespace) -> dict:
             spend_c(n_q, cot_p, n_cot * path_tok)
         cot_rows = n_q * (1 + n_cot * cot_kept[t])
         lema_rows = cot_rows + kept_corr
+        # step 5b: CoT augmentation, so that cot_matched is distinct rows
+        c = config["cot"]
+        augment = (
+            augment_count(
+                round(lema_rows - cot_rows), n_q, cot_kept[t] if n_cot else None,
+                margin=c["augment_margin"], max_paths=c["augment_max_paths"],
+            )
+            if c["augment_paths"] == "auto"
+            else int(c["augment_paths"])
+        )  # fmt: skip
+        if "cot_matched" in config["mixes"] and augment:
+            spend_c(n_q, cot_p, augment * path_tok)
         row_tok = {"cot": q_tok + 12 + s_tok, "correction": q_tok + path_tok + 30 + corr_tok}
+        lema_tok = cot_rows * row_tok["cot"] + kept_corr * row_tok["correction"]
         mix_tokens = {
             "cot": cot_rows * row_tok["cot"],
-            "lema": cot_rows * row_tok["cot"] + kept_corr * row_tok["correction"],
+            "lema": lema_tok,
             "cot_matched": lema_rows * row_tok["cot"],
+            "lema_no_explanation": lema_tok - kept_corr * 0.25 * corr_tok,
+            "lema_no_evolution": cot_rows * row_tok["cot"] + kept_original * row_tok["correction"],
         }
-        rows[t] = {"cot": cot_rows, "lema": lema_rows, "cot_matched": lema_rows}
+        rows[t] = {
+            "cot": cot_rows, "lema": lema_rows, "cot_matched": lema_rows,
+            "lema_no_explanation": lema_rows, "lema_no_evolution": cot_rows + kept_original,
+        }  # fmt: skip
+        for m in train_mixes(config):
+            sized = size_of_mix(m)
+            if sized:  # the size curve: N rows of the mix, at its mean row length
+                base, n = sized
+                rows[t][m] = min(n, rows[t][base])
+                mix_tokens[m] = rows[t][m] * mix_tokens[base] / rows[t][base]
         data[t] = {
             "train_questions": n_q,
             "sampled_paths": round(paths),
             "mistakes": round(mistakes),
             "kept_corrections": round(kept_corr),
             "evolved_questions_kept": round(evolved_kept),
-            "mix_rows": {m: round(v) for m, v in rows[t].items() if m in config["mixes"]},
-            "mix_tokens": {m: round(v) for m, v in mix_tokens.items() if m in config["mixes"]},
+            "cot_augment_paths_per_question": augment,
+            "mix_rows": {m: round(v) for m, v in rows[t].items() if m in train_mixes(config)},
+            "mix_tokens": {
+                m: round(v) for m, v in mix_tokens.items() if m in train_mixes(config)
+            },
             "eval_tokens_per_run": round(TEST_QUESTIONS[t] * (q_tok + 12 + 1.2 * s_tok)),
             "prompt_tokens": {
                 "sample": round(sample_p), "correct": round(correct_p), "cot": round(cot_p),
@@ -223,10 +259,10 @@ def estimate(config: dict, a: argparse.Namespace) -> dict:
         th = eh = 0.0
         for t in tasks:
             ts = backbone_training(config, b, t)
-            for m in config["mixes"]:
+            for m in train_mixes(config):
                 th += 8 * n * trained_tokens(data[t], m, ts) / flops_s_train / 3600
             eh += (
-                len(config["evaluation"]["mixes"])
+                len(eval_mixes(config))
                 * 2
                 * n
                 * data[t]["eval_tokens_per_run"]

@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evolve": ("lema.datagen.cli:evolve", "correction-centric evolution: new questions"),
     "cot": ("lema.datagen.cli:cot", "CoT data: gold solutions + corrector paths"),
     "mix-pool": ("lema.datagen.cli:mix_pool", "training rows after the contamination check"),
+    "cot-augment": (
+        "lema.datagen.cli:cot_augment",
+        "more corrector CoT paths, so cot_matched is distinct rows",
+    ),
     "mix": ("lema.datagen.cli:mix", "a training mix (results/{task}/train/{mix}.jsonl)"),
     "stats": ("lema.datagen.cli:stats", "print the data-generation funnel per task"),
     "train": ("lema.training.cli", "fine-tune a LoRA/QLoRA adapter"),

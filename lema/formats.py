@@ -44,6 +44,18 @@ def correction_completion(incorrect_step: str, explanation: str, corrected: str)
     )
 
 
+_EXPLANATION = re.compile(r"(?s)\nExplanation: .*?(?=\nCorrect solution:\n)")
+
+
+def without_explanation(completion: str) -> str:
+    """A :func:`correction_completion` with its explanation of the mistake removed: the
+    incorrect step, then the correct solution (the paper's ablation "LeMa w/o explanation")."""
+    out, n = _EXPLANATION.subn("", completion, count=1)
+    if not n:
+        raise ValueError("not a correction completion: no 'Explanation:' part before the solution")
+    return out
+
+
 _STEP_SPLIT = re.compile(r"(?m)^\s*Step\s+\d+\s*[:.]\s*")
 
 

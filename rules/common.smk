@@ -16,6 +16,7 @@ from lema.workflow.paths import (
     SUMMARY_MD,
     adapter_folder,
     checkpoints_folder,
+    cot_augmented_table,
     cot_table,
     evolved_questions,
     gen_table,
@@ -42,8 +43,9 @@ SPLITS = ["train", "test"]
 GENERATORS = list(config["generators"])
 CORRECTOR = config["corrector"]
 BACKBONES = list(config["backbones"])
-TRAIN_MIXES = list(config["mixes"])
-EVAL_MIXES = list(config["evaluation"]["mixes"])
+TRAIN_MIXES = rule_params.train_mixes(config)  # `mixes` and the size curve's (mix.sizes)
+EVAL_MIXES = rule_params.eval_mixes(config)
+SIZE_MIXES = rule_params.size_mixes(config)
 
 
 def _alternation(names):
@@ -54,6 +56,12 @@ def _alternation(names):
 # only configured names match, so an unknown one fails as "no rule to produce" its path
 GENERATOR_PATTERN = _alternation(sorted(GENERATORS, key=len, reverse=True))
 BACKBONE_PATTERN = _alternation(sorted(BACKBONES, key=len, reverse=True))
+# the mixes `mix` writes from the pool alone (cot_matched has its own rule), and those evaluated
+POOL_MIXES = sorted(
+    {m for m in TRAIN_MIXES + EVAL_MIXES if m not in ("base", "cot_matched")}, key=len, reverse=True
+)
+POOL_MIX_PATTERN = _alternation(POOL_MIXES)
+EVAL_MIX_PATTERN = _alternation(sorted(set(EVAL_MIXES) | {"base"}, key=len, reverse=True))
 
 
 wildcard_constraints:
@@ -224,6 +232,19 @@ def pool_inputs(wildcards):
     }
 
 
+def augment_inputs(wildcards):
+    return {
+        "cot": cot_table(wildcards.task),
+        "pool": pool_table(wildcards.task),
+        "model": model_inputs(CORRECTOR),
+    }
+
+
+def augment_args():
+    """`lema cot-augment` options (cot.augment_paths, margin, cap; cot.corrector_paths)."""
+    return rule_params.augment_args(config)
+
+
 def mix_targets():
     return [train_mix(t, m) for t in TASKS for m in TRAIN_MIXES]
 
@@ -352,18 +373,39 @@ def summary_inputs():
     ]
 
 
+def size_curve_stats():
+    """The stats of the size curve's mixes and of the full cot / lema mixes (their training
+    rows: the size curve's x axis); nothing without mix.sizes."""
+    if not SIZE_MIXES:
+        return []
+    mixes = SIZE_MIXES + [m for m in ("cot", "lema") if m in TRAIN_MIXES]
+    return [stats_file(train_mix(t, m)) for t in TASKS for m in mixes]
+
+
 def report_plots():
     """The plot rule's outputs, tagged for the report."""
-    captions = {"accuracy": "../report/accuracy.rst", "levels": "../report/levels.rst"}
-    names = {"accuracy": "2. pass@1 by backbone and mix", "levels": "3. MATH pass@1 by level"}
+    captions = {
+        "accuracy": "../report/accuracy.rst",
+        "levels": "../report/levels.rst",
+        "size_curve": "../report/size_curve.rst",
+    }
+    names = {
+        "accuracy": "2. pass@1 by backbone and mix",
+        "levels": "3. MATH pass@1 by level",
+        "size_curve": "5. pass@1 by training-set size",
+    }
     return {
         k: report(v, caption=captions[k], category="1. Results", labels={"name": names[k]})
-        for k, v in plot_files(TASKS).items()
+        for k, v in plot_files(TASKS, bool(SIZE_MIXES)).items()
     }
 
 
-def plot_levels_arg(wildcards, output):
-    return f"--levels {output.levels}" if "levels" in output.keys() else ""
+def plot_extra_args(wildcards, output):
+    """--levels (MATH studied) and --size-curve (mix.sizes set) for `lema plot`."""
+    args = [f"--levels {output.levels}"] if "levels" in output.keys() else []
+    if "size_curve" in output.keys():
+        args.append(f"--size-curve {output.size_curve}")
+    return " ".join(args)
 
 
 def corrections_inputs():
@@ -377,6 +419,7 @@ def all_targets():
     targets = [raw_table(t, s) for t in TASKS for s in SPLITS]
     targets += mix_targets() + [FUNNEL_TXT]
     targets += [adapter_folder(t, b, m) for t in TASKS for b in BACKBONES for m in TRAIN_MIXES]
-    targets += metrics_files() + [SUMMARY_CSV, SUMMARY_MD, *plot_files(TASKS).values()]
+    plots = plot_files(TASKS, bool(SIZE_MIXES)).values()
+    targets += metrics_files() + [SUMMARY_CSV, SUMMARY_MD, *plots]
     targets += [SUMMARY_HTML, FUNNEL_HTML, CORRECTIONS_HTML]
     return targets

@@ -27,7 +27,7 @@ rule predict:
         limit=predict_limit,
         grade_timeout=config["evaluation"]["grade_timeout_s"],
     wildcard_constraints:
-        mix="base|cot|lema|cot_matched",
+        mix=EVAL_MIX_PATTERN,
         backbone="[^/]+",
     threads: 2
     resources:
@@ -62,7 +62,7 @@ rule eval:
         model=eval_model_id,
         grade_timeout=config["evaluation"]["grade_timeout_s"],
     wildcard_constraints:
-        mix="base|cot|lema|cot_matched",
+        mix=EVAL_MIX_PATTERN,
         backbone="[^/]+",
     threads: 2
     log:

@@ -28,16 +28,17 @@ rule summary:
 rule plot:
     input:
         metrics_files(),
+        size_curve_stats(),  # training rows of each mix of the size curve (mix.sizes)
     output:
         **report_plots(),
     params:
-        levels=plot_levels_arg,
+        extra=plot_extra_args,
     log:
         "logs/report/plot.log",
     conda:
         "../envs/report.yaml"
     shell:
-        "lema plot {input:q} --accuracy {output.accuracy:q} {params.levels} > {log:q} 2>&1"
+        "lema plot {input:q} --accuracy {output.accuracy:q} {params.extra} > {log:q} 2>&1"
 
 
 rule report_funnel:

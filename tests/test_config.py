@@ -37,7 +37,11 @@ def test_study_config_is_valid_and_gets_defaults():
     assert config["tasks"] == ["gsm8k", "math"]
     assert len(config["generators"]) == 5
     assert len(config["backbones"]) >= 5
-    assert config["mixes"] == ["cot", "lema", "cot_matched"]
+    assert config["mixes"] == [
+        "cot", "lema", "cot_matched", "lema_no_explanation", "lema_no_evolution"
+    ]  # fmt: skip
+    assert config["mix"]["sizes"] == [1000, 2000, 4000, 8000]
+    assert config["cot"]["augment_paths"] == "auto"
     # defaults from the schema, for keys config.yaml leaves out
     assert config["sampling"]["seed"] == 0
     assert config["training"]["logging_steps"] == 10
@@ -165,6 +169,17 @@ def test_minimal_config_gets_every_default():
         }
     )
     defaults = validate_config(study())
+    # the paper study opts into the ablations (off by default: each is an adapter per
+    # backbone and task): the mixes, the data-size curve and their evaluation
+    assert config["mixes"] == ["cot", "lema", "cot_matched"] and config["mix"]["sizes"] == []
+    assert config["evaluation"]["mixes"] == ["base", "cot", "lema", "cot_matched"]
+    for key in ("mixes", "mix.sizes", "evaluation.mixes"):
+        *parents, leaf = key.split(".")
+        for c in (config, defaults):
+            section = c
+            for p in parents:
+                section = section[p]
+            section.pop(leaf)
     for section in (
         "data",
         "sampling",

@@ -1,6 +1,7 @@
 """The workflow as a whole: `snakemake --lint` is clean, and the paper-scale study in
-config.yaml (5 generators x 2 tasks x >= 5 backbones x 3 mixes) dry-runs in seconds, through
-each profile too. Dry runs build the whole DAG without running or downloading anything."""
+config.yaml (5 generators x 2 tasks x >= 5 backbones x 5 mixes + the data-size curve) dry-runs
+in seconds, through each profile too. Dry runs build the whole DAG without running or
+downloading anything."""
 
 from __future__ import annotations
 
@@ -64,15 +65,25 @@ def test_study_config_is_paper_scale():
     assert len(STUDY["generators"]) == 5
     assert STUDY["tasks"] == ["gsm8k", "math"]
     assert len(STUDY["backbones"]) >= 5
-    assert STUDY["mixes"] == ["cot", "lema", "cot_matched"]
+    assert STUDY["mixes"] == [
+        "cot", "lema", "cot_matched", "lema_no_explanation", "lema_no_evolution"
+    ]  # fmt: skip
+    assert STUDY["mix"]["sizes"] == [1000, 2000, 4000, 8000]
 
 
 def _expected(config: dict) -> dict[str, int]:
     tasks, backbones = len(config["tasks"]), len(config["backbones"])
+    sizes = 2 * len(config["mix"]["sizes"])  # cot_nN and lema_nN
+    mixes = len(config["mixes"]) + sizes
+    evaluated = len(config["evaluation"]["mixes"]) + sizes
     return {
         "raw_data": tasks * 2,
         "sample_paths": tasks * len(config["generators"]),
-        "train": tasks * backbones * len(config["mixes"]),
+        "cot_augment": tasks,
+        "mix_matched": tasks,  # cot_matched, from the augmented CoT
+        "mix": tasks * (mixes - 1),
+        "train": tasks * backbones * mixes,
+        "predict": tasks * backbones * evaluated,
     }
 
 
@@ -95,7 +106,17 @@ def test_full_study_dry_run_is_fast(tmp_path):
     counts = job_counts(out)
     for rule, n in _expected(STUDY).items():
         assert counts.get(rule) == n, (rule, counts)
-    assert counts["total"] > 150, counts
+    assert counts["total"] > 500, counts
+    # the new targets: the ablations' and the size curve's adapters and metrics, the plot
+    for target in (
+        "results/gsm8k/train/lema_no_explanation.jsonl",
+        "results/math/adapters/llama2-70b/lema_no_evolution",
+        "results/gsm8k/eval/llama2-7b/cot_n1000/metrics.json",
+        "results/math/eval/metamath-70b/lema_n8000/metrics.json",
+        "results/gsm8k/cot/augmented.parquet",
+        "results/plots/size_curve.png",
+    ):
+        assert target in out, target
     assert cpu < DRY_RUN_CPU_S, f"dry run took {cpu:.1f} CPU s ({wall:.1f} s wall)"
 
 

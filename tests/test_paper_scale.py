@@ -30,7 +30,9 @@ def test_paper_scale_figures_from_config(tmp_path):
         d = result["data"][task]
         assert d["sampled_paths"] == questions * k * len(study["generators"])
         assert 0 < d["mistakes"] < d["sampled_paths"]
-        assert set(d["mix_tokens"]) == set(study["mixes"])
+        sizes = [f"{m}_n{n}" for m in ("cot", "lema") for n in study["mix"]["sizes"]]
+        assert set(d["mix_tokens"]) == set(study["mixes"]) | set(sizes)
+        assert d["cot_augment_paths_per_question"] > 0  # cot_matched from distinct CoT rows
         # the correction prompt really is the longest request (4 worked examples + a wrong path)
         assert d["prompt_tokens"]["correct"] > d["prompt_tokens"]["sample"]
     corrector = f"{study['corrector']} (corrector)"

@@ -1,5 +1,5 @@
 """The data-generation commands: `lema sample`, `mistakes`, `correct`, `evolve`, `cot`,
-`mix-pool`, `mix` and `stats`, one section each (``add_<name>_arguments(parser)``,
+`mix-pool`, `cot-augment`, `mix` and `stats`, one section each (``add_<name>_arguments(parser)``,
 ``run_<name>(args) -> int``, named in lema.cli's table as ``lema.datagen.cli:<name>``).
 
 Each reads its inputs, calls its stage's library function (lema.datagen.sampling, correction,
@@ -224,6 +224,51 @@ def run_cot(args: argparse.Namespace) -> int:
     return write_outputs(args, rows, COT_SCHEMA, funnel, model)
 
 
+# ----------------------------------------------------------------------------- `lema cot-augment`
+def _augment_paths(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError("'auto' or a number of paths per question")
+    return int(value)
+
+
+def add_cot_augment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--cot", required=True, help="cot.parquet (lema cot)")
+    parser.add_argument("--pool", required=True, help="the pool parquet (lema mix-pool)")
+    parser.add_argument("--spec", default=None, help="the corrector's model spec (JSON)")
+    parser.add_argument(
+        "--paths", type=_augment_paths, default="auto", help="extra paths per question, or auto"
+    )
+    parser.add_argument(
+        "--base-n", type=int, default=1, help="paths per question `lema cot` sampled (--n)"
+    )
+    parser.add_argument("--margin", type=int, default=1, help="auto: extra paths per question")
+    parser.add_argument("--max-paths", type=int, default=32, help="auto: at most this many")
+    parser.add_argument("--prompt", default=None, help="default cot_{task}.txt")
+    add_model_call_arguments(parser, temperature=0.7)
+
+
+def run_cot_augment(args: argparse.Namespace) -> int:
+    from lema.datagen.cot import augment_cot
+    from lema.tables import COT_SCHEMA, POOL_SCHEMA, read_table
+
+    model = model_of(args)
+    rows, funnel = augment_cot(
+        read_table(args.cot, required=COT_SCHEMA),
+        read_table(args.pool, required=POOL_SCHEMA),
+        args.task,
+        model,
+        paths=args.paths,
+        base_n=args.base_n,
+        margin=args.margin,
+        max_paths=args.max_paths,
+        prompt=args.prompt or f"cot_{args.task}.txt",
+    )
+    return write_outputs(args, rows, COT_SCHEMA, funnel, model)
+
+
 # -------------------------------------------------------------------- `lema mix-pool`, `lema mix`
 def add_mix_pool_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `lema mix-pool` and `lema mix` (one set; each uses its own)."""
@@ -241,7 +286,12 @@ def add_mix_pool_arguments(parser: argparse.ArgumentParser) -> None:
         "--evolution", default=None, help="(mix-pool) evolution status note for the stats"
     )
     parser.add_argument("--pool", help="(mix) the pool parquet")
-    parser.add_argument("--mix", choices=sorted(MIX_KINDS), help="(mix) which mix")
+    parser.add_argument(
+        "--mix", help=f"(mix) which mix: {', '.join(MIX_KINDS)}, or cot_nN / lema_nN (N rows)"
+    )
+    parser.add_argument(
+        "--augmented", default=None, help="(mix cot_matched) the augmented CoT parquet"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--output", required=True)
     parser.add_argument("--stats", default=None)
@@ -266,15 +316,21 @@ def run_mix_pool(args: argparse.Namespace) -> int:
 
 
 def run_mix(args: argparse.Namespace) -> int:
-    from lema.datagen.mixes import build_mix, mix_funnel
+    from lema.datagen.mixes import build_mix, known_mix, mix_funnel, mix_notes
     from lema.io import write_jsonl
-    from lema.tables import POOL_SCHEMA, read_table, stats_path_for
+    from lema.tables import COT_SCHEMA, POOL_SCHEMA, read_table, stats_path_for
 
     if not args.pool or not args.mix:
         raise LemaError("--pool and --mix are required")
-    rows = build_mix(read_table(args.pool, required=POOL_SCHEMA), args.mix, args.seed)
+    if not known_mix(args.mix):
+        raise LemaError(f"--mix {args.mix}: unknown mix")
+    pool = read_table(args.pool, required=POOL_SCHEMA)
+    augmented = read_table(args.augmented, required=COT_SCHEMA) if args.augmented else None
+    rows = build_mix(pool, args.mix, args.seed, augmented)
     write_jsonl(args.output, rows)
-    funnel = mix_funnel(rows, args.task, args.mix, stats_path_for(args.pool))
+    augment_stats = stats_path_for(args.augmented) if args.augmented else None
+    notes = mix_notes(rows, args.mix, pool, augment_stats)
+    funnel = mix_funnel(rows, args.task, args.mix, stats_path_for(args.pool), notes)
     funnel.write(stats_of(args))
     return 0
 

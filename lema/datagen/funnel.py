@@ -3,8 +3,9 @@ dropped by reason) and writes it as a small ``*.stats.json``; `lema stats [RESUL
 funnel table per task from those files.
 
 Rows follow the data flow: sampled paths -> mistakes -> corrections (per generator), evolved
-questions -> their paths, mistakes and corrections, CoT data, the contamination-checked pool and
-the mixes. Columns: items in, kept, dropped (by reason), tokens (prompt + completion), cost.
+questions -> their paths, mistakes and corrections, CoT data, the contamination-checked pool,
+CoT augmentation and the mixes (a mix whose rows repeat says how many and why). Columns: items
+in, kept, dropped (by reason), tokens (prompt + completion), cost.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ def collect(results: str | Path, task: str) -> list[tuple[str, str, dict[str, An
     pool = _load(pool_stats)
     if pool is not None:
         rows.append(("pool (decontaminated)", "", pool))
+    augment = _load(Path(paths.stats_file(paths.cot_augmented_table(task, root))))
+    if augment is not None:
+        rows.append(("cot augment", augment.get("corrector") or "", augment))
     for f in sorted(Path(paths.train_folder(task, root)).glob("*.stats.json")):
         if f.name == pool_stats.name:
             continue
@@ -128,8 +132,17 @@ def notes(label: str, d: dict[str, Any]) -> str:
         return d["corrector_paths"]
     if label.startswith("pool") and d.get("evolution"):
         return f"evolution: {d['evolution']}"
+    if label == "cot augment":
+        if d.get("skipped"):
+            return f"skipped: {d['skipped']}"
+        return f"{d.get('paths_per_question', 0)} paths per question for {d.get('deficit', 0)} rows"
     if label == "mix":
-        return ", ".join(f"{k} {v}" for k, v in sorted((d.get("rows_by_kind") or {}).items()))
+        text = ", ".join(f"{k} {v}" for k, v in sorted((d.get("rows_by_kind") or {}).items()))
+        if d.get("repeated_rows"):
+            text += f"; {d['repeated_rows']} repeated rows ({d.get('repeat_reason', '?')})"
+        if d.get("size_note"):
+            text += f"; {d['size_note']}"
+        return text
     return ""
 
 

@@ -15,11 +15,19 @@ matches a test question of any configured task:
 
 - ``cot``: the CoT rows;
 - ``lema``: the CoT rows plus every correction row (original and evolved questions);
-- ``cot_matched``: CoT rows only, as many as ``lema`` has (the paper's data-size control).
-  ``lema`` always has more rows than ``cot``, so CoT rows must repeat: every CoT row is taken
-  the same number of whole times, and the remainder is a seeded sample *without* replacement —
-  so no row appears more than once more than any other (rather than i.i.d. sampling with
-  replacement, which would leave some rows out and triple others).
+- ``cot_matched``: CoT rows only, as many as ``lema`` has (the paper's data-size control):
+  every CoT row of the pool, then distinct augmented CoT paths (``--augmented``, written by
+  ``lema cot-augment``: the pool's questions only, so decontaminated too), drawn round-robin
+  over the questions in a seeded order so each question gains about as many. Rows repeat
+  only when augmentation cannot supply enough (the ``gold`` corrector writes no paths): then
+  every distinct row is taken the same whole number of times and the remainder is a seeded
+  sample without replacement, and the stats say how many rows repeat and why;
+- ``lema_no_explanation``: ``lema`` with the explanation of the mistake removed from every
+  correction (incorrect step, then the correct solution; the paper's ablation);
+- ``lema_no_evolution``: ``lema`` without the corrections of evolved questions;
+- ``cot_n{N}``, ``lema_n{N}`` (``mix.sizes``): the first N rows of one seeded permutation of
+  ``cot`` / ``lema``, so the sizes of a curve are nested subsets (all rows when N is larger;
+  the stats say so).
 
 Each row: ``{"id", "task", "kind" (cot|correction), "source", "question_id", "prompt",
 "completion"}``, prompt/completion in the layout of :mod:`lema.formats`.
@@ -37,6 +45,7 @@ import polars as pl
 from lema.datagen.funnel import Funnel
 from lema.datagen.text import norm_words
 from lema.errors import LemaError
+from lema.formats import without_explanation
 from lema.io import read_json
 from lema.tables import (
     COMPLETION,
@@ -50,8 +59,16 @@ from lema.tables import (
     QUESTION_ID,
     read_table,
 )
+from lema.workflow.paths import size_of_mix
 
-MIX_KINDS = {"cot": ("cot",), "lema": ("cot", "correction"), "cot_matched": ("cot",)}
+MIX_KINDS = {
+    "cot": ("cot",),
+    "lema": ("cot", "correction"),
+    "cot_matched": ("cot",),
+    "lema_no_explanation": ("cot", "correction"),
+    "lema_no_evolution": ("cot", "correction"),
+}
+EVOLVED = "evolved:"  # the source prefix of a correction of an evolved question
 
 
 # ------------------------------------------------------------------------- contamination
@@ -196,19 +213,102 @@ def build_pool(
 
 
 # ------------------------------------------------------------------------- mixes
-def build_mix(pool: pl.DataFrame, mix: str, seed: int) -> list[dict[str, Any]]:
-    if mix not in MIX_KINDS:
-        raise LemaError(f"unknown mix '{mix}' (known: {', '.join(MIX_KINDS)})")
+def known_mix(mix: str) -> bool:
+    """A configured mix name, or a size-curve mix (``cot_n1000``)."""
+    return mix in MIX_KINDS or size_of_mix(mix) is not None
+
+
+def augmented_rows(
+    augmented: pl.DataFrame | None, pool_rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The kept rows of an augmented CoT table as pool rows, for the pool's questions only."""
+    if augmented is None or not augmented.height:
+        return []
+    questions = {r["question_id"] for r in pool_rows if r["kind"] == "cot"}
+    return [
+        {
+            "id": r["cot_id"],
+            "task": r["task"],
+            "kind": "cot",
+            "source": r["source"] or "augment",
+            "question_id": r["question_id"],
+            "question": r["question"],
+            "prompt": r["prompt"],
+            "completion": r["completion"],
+        }
+        for r in augmented.filter(pl.col("kept")).iter_rows(named=True)
+        if r["question_id"] in questions
+    ]
+
+
+def _sample_index(row: dict[str, Any]) -> int:
+    tail = str(row["id"]).rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def round_robin(extra: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` of the rows ``extra``, one per question per round (questions in a seeded order,
+    each question's rows in sample order), so every question gains about as many."""
+    by_q: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in sorted(extra, key=lambda r: (r["question_id"], _sample_index(r), r["id"])):
+        by_q[r["question_id"]].append(r)
+    order = sorted(by_q)
+    random.Random(f"{seed}:cot_matched:questions").shuffle(order)
+    out: list[dict[str, Any]] = []
+    for j in range(max((len(v) for v in by_q.values()), default=0)):
+        for q in order:
+            if len(out) == n:
+                return out
+            if j < len(by_q[q]):
+                out.append(by_q[q][j])
+    return out
+
+
+def matched_rows(
+    cot: list[dict[str, Any]], extra: list[dict[str, Any]], target: int, seed: int
+) -> list[dict[str, Any]]:
+    """``target`` CoT rows: ``cot``, then distinct rows of ``extra`` (:func:`round_robin`);
+    when those run out, every distinct row the same whole number of times and a seeded
+    remainder without replacement (so no row appears more than once more than any other)."""
+    distinct = cot + round_robin(extra, max(0, target - len(cot)), seed)
+    if len(distinct) >= target or not distinct:
+        return distinct[:target]
+    whole, rest = divmod(target, len(distinct))
+    return distinct * whole + random.Random(f"{seed}:cot_matched:extra").sample(distinct, rest)
+
+
+def size_rows(rows: list[dict[str, Any]], base: str, n: int, seed: int) -> list[dict[str, Any]]:
+    """The first ``n`` rows of one seeded permutation of mix ``base``'s rows: the sizes of a
+    curve are nested subsets of each other."""
+    kinds = MIX_KINDS[base]
+    perm = [r for r in rows if r["kind"] in kinds]
+    random.Random(f"{seed}:size:{base}").shuffle(perm)
+    return perm[:n]
+
+
+def build_mix(
+    pool: pl.DataFrame, mix: str, seed: int, augmented: pl.DataFrame | None = None
+) -> list[dict[str, Any]]:
+    """The rows of ``mix`` (see the module docstring), shuffled with ``seed``; ``augmented``:
+    the CoT augmentation table ``cot_matched`` draws from."""
+    if not known_mix(mix):
+        raise LemaError(f"unknown mix '{mix}' (known: {', '.join(MIX_KINDS)}, cot_nN, lema_nN)")
     rows = pool.sort("id").to_dicts()
     rng = random.Random(f"{seed}:{mix}")
     cot = [r for r in rows if r["kind"] == "cot"]
+    sized = size_of_mix(mix)
     if mix == "cot_matched":
-        target = len(rows)  # the size of `lema` (every pool row is in lema)
-        if not cot:
-            out: list[dict[str, Any]] = []
-        else:
-            whole, rest = divmod(target, len(cot))
-            out = cot * whole + random.Random(f"{seed}:cot_matched:extra").sample(cot, rest)
+        # the size of `lema` (every pool row is in lema)
+        out = matched_rows(cot, augmented_rows(augmented, rows), len(rows), seed)
+    elif sized is not None:
+        out = size_rows(rows, sized[0], sized[1], seed)
+    elif mix == "lema_no_explanation":
+        out = [
+            r if r["kind"] == "cot" else {**r, "completion": without_explanation(r["completion"])}
+            for r in rows
+        ]
+    elif mix == "lema_no_evolution":
+        out = [r for r in rows if not str(r["source"] or "").startswith(EVOLVED)]
     else:
         kinds = MIX_KINDS[mix]
         out = [r for r in rows if r["kind"] in kinds]
@@ -217,9 +317,61 @@ def build_mix(pool: pl.DataFrame, mix: str, seed: int) -> list[dict[str, Any]]:
     return [{k: r[k] for k in MIX_COLUMNS} for r in out]
 
 
-def mix_funnel(rows: list[dict[str, Any]], task: str, mix: str, pool_stats: str | Path) -> Funnel:
-    """The funnel of a written mix: its rows by kind, distinct rows, and the pool's kept
-    count from the pool's stats file ``pool_stats`` (None when there is none)."""
+def mix_notes(
+    rows: list[dict[str, Any]], mix: str, pool: pl.DataFrame, augment_stats: str | Path | None
+) -> dict[str, Any]:
+    """What a mix's stats say beyond its counts: for ``cot_matched`` its target, distinct and
+    repeated rows and why rows repeat; for a size-curve mix the rows asked for and there."""
+    notes: dict[str, Any] = {}
+    distinct = len({r["id"] for r in rows})
+    if mix == "cot_matched":
+        aug = read_json(augment_stats) if augment_stats and Path(augment_stats).exists() else {}
+        notes.update(
+            target_rows=pool.height,
+            augmented_rows=sum(r["source"] == "augment" for r in rows),
+            repeated_rows=len(rows) - distinct,
+        )
+        if len(rows) > distinct:
+            notes["repeat_reason"] = repeat_reason(aug, augment_stats)
+    sized = size_of_mix(mix)
+    if sized is not None:
+        available = pool.filter(pl.col("kind").is_in(list(MIX_KINDS[sized[0]]))).height
+        notes.update(requested_rows=sized[1], available_rows=available)
+        if available < sized[1]:
+            notes["size_note"] = f"{sized[0]} has {available} rows: all taken"
+    if mix == "lema_no_explanation":
+        notes["explanations_removed"] = sum(r["kind"] == "correction" for r in rows)
+    if mix == "lema_no_evolution":
+        notes["evolved_corrections_removed"] = int(
+            pool["source"].fill_null("").str.starts_with(EVOLVED).sum()
+        )
+    return notes
+
+
+def repeat_reason(aug: dict[str, Any], augment_stats: str | Path | None) -> str:
+    """Why augmented CoT could not make ``cot_matched`` distinct, from the augment stats."""
+    if not augment_stats:
+        return "no CoT augmentation table was given (lema mix --augmented)"
+    if aug.get("skipped"):
+        return f"CoT augmentation skipped: {aug['skipped']}"
+    return (
+        f"CoT augmentation kept {aug.get('kept', 0)} distinct paths of the"
+        f" {aug.get('deficit', '?')} rows missing ({aug.get('paths_per_question', '?')} sampled"
+        " per question; raise cot.augment_margin / cot.augment_max_paths, or set"
+        " cot.augment_paths)"
+    )
+
+
+def mix_funnel(
+    rows: list[dict[str, Any]],
+    task: str,
+    mix: str,
+    pool_stats: str | Path,
+    notes: dict[str, Any] | None = None,
+) -> Funnel:
+    """The funnel of a written mix: its rows by kind, distinct rows, the pool's kept count
+    from the pool's stats file ``pool_stats`` (None when there is none), and ``notes``
+    (:func:`mix_notes`)."""
     funnel = Funnel("mix", task=task, mix=mix)
     funnel.keep(len(rows))
     pool_stats = Path(pool_stats)
@@ -227,5 +379,6 @@ def mix_funnel(rows: list[dict[str, Any]], task: str, mix: str, pool_stats: str 
         "rows_by_kind": dict(Counter(r["kind"] for r in rows)),
         "distinct_rows": len({r["id"] for r in rows}),
         "pool": read_json(pool_stats).get("kept") if pool_stats.exists() else None,
+        **(notes or {}),
     }
     return funnel

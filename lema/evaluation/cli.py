@@ -246,23 +246,40 @@ def run_summary(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------- `lema plot`
 def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("metrics", nargs="*", help="metrics.json files (from lema eval)")
+    parser.add_argument(
+        "metrics",
+        nargs="*",
+        help="metrics.json files (from lema eval), and the mixes' *.stats.json (lema mix) for "
+        "the size curve's training-set sizes",
+    )
     parser.add_argument(
         "--accuracy", default="results/plots/accuracy.png", help="PNG: pass@1 by backbone and mix"
     )
     parser.add_argument("--levels", default=None, help="PNG: MATH pass@1 by level (omit to skip)")
+    parser.add_argument(
+        "--size-curve", default=None, help="PNG: pass@1 by training-set size (omit to skip)"
+    )
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from lema.evaluation.plot import plot_accuracy, plot_levels
+    from lema.evaluation.plot import plot_accuracy, plot_levels, plot_size_curve
     from lema.io import read_json
 
-    metrics = [read_json(p) for p in args.metrics]
+    files = [(p, read_json(p)) for p in args.metrics]
+    metrics = [d for p, d in files if not str(p).endswith(".stats.json")]
+    rows_of = {
+        (d.get("task"), d.get("mix")): int(d["kept"])
+        for p, d in files
+        if str(p).endswith(".stats.json") and d.get("stage") == "mix"
+    }
     plot_accuracy(metrics, args.accuracy)
     written = [args.accuracy]
     if args.levels:
         plot_levels(metrics, args.levels)
         written.append(args.levels)
+    if args.size_curve:
+        plot_size_curve(metrics, args.size_curve, rows_of)
+        written.append(args.size_curve)
     print(f"lema plot: wrote {', '.join(written)}")
     return 0
 

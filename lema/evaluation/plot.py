@@ -3,7 +3,11 @@
 - accuracy: one panel per task, pass@1 by backbone (groups) and mix (bars) with its 95 %
   interval as an error bar (metrics.json's ``ci95``, Wilson), the paper's figure drawn as a
   marker above our bar where the backbone is one the paper fine-tuned;
-- levels (MATH): pass@1 by difficulty level 1–5, one line per backbone × mix.
+- levels (MATH): pass@1 by difficulty level 1–5, one line per backbone × mix;
+- size curve (``mix.sizes``): pass@1 against the training-set size, one line per mix (``cot``,
+  ``lema``: the size mixes ``cot_nN`` / ``lema_nN`` and the full mix), one panel per task ×
+  backbone, with the 95 % interval of each point. Sizes are the rows each mix's stats JSON
+  counts (the name's N when no stats are given). The accuracy plot leaves the size mixes out.
 """
 
 from __future__ import annotations
@@ -12,19 +16,30 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lema.evaluation.summary import MIX_ORDER, PAPER_FIGURES, TASK_LABEL, TASK_ORDER, paper_backbone  # noqa: E402
 from lema.io import atomic_path  # noqa: E402
+from lema.workflow.paths import SIZE_CURVE_MIXES, size_of_mix  # noqa: E402
 
-MIX_COLORS = {"base": "#9ca3af", "cot": "#60a5fa", "cot_matched": "#a78bfa", "lema": "#f97316"}
+MIX_COLORS = {
+    "base": "#9ca3af",
+    "cot": "#60a5fa",
+    "cot_matched": "#a78bfa",
+    "lema": "#f97316",
+    "lema_no_explanation": "#fbbf24",
+    "lema_no_evolution": "#f87171",
+}
 MIX_LABEL = {
     "base": "base (no adapter)",
     "cot": "CoT",
     "cot_matched": "CoT (size-matched)",
     "lema": "LeMa",
+    "lema_no_explanation": "LeMa w/o explanation",
+    "lema_no_evolution": "LeMa w/o evolution",
 }
 
 
@@ -171,6 +186,7 @@ def _figure_legend(fig: plt.Figure, axes: Any) -> None:
 def plot_accuracy(metrics: list[dict[str, Any]], path: str | Path) -> None:
     """pass@1 by backbone (groups) and mix (bars), one panel per task, with the paper's
     figures; a PNG at ``path``."""
+    metrics = [m for m in metrics if size_of_mix(m["mix"]) is None]  # in the size curve
     tasks = [t for t in TASK_ORDER if any(m["task"] == t for m in metrics)] or ["gsm8k"]
     fig, axes = plt.subplots(
         1, len(tasks), figsize=(max(5.5, 4.2 * len(tasks) + 1), 4.2), squeeze=False
@@ -244,5 +260,83 @@ def plot_levels(metrics: list[dict[str, Any]], path: str | Path, task: str = "ma
             )
     else:
         ax.text(0.5, 0.5, "no MATH results", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# ------------------------------------------------------------------------------ size curve
+def curve_points(
+    metrics: list[dict[str, Any]], rows_of: dict[tuple[str, str], int]
+) -> dict[tuple[str, str, str], list[tuple[int, dict[str, Any]]]]:
+    """(task, backbone, base mix) -> [(training rows, metrics)] sorted by rows: the size
+    mixes and the full ``cot`` / ``lema`` mix. ``rows_of``: (task, mix) -> rows in the mix
+    (from its stats); without it a size mix counts its name's N and a full mix is left out."""
+    out: dict[tuple[str, str, str], list[tuple[int, dict[str, Any]]]] = {}
+    for m in metrics:
+        sized = size_of_mix(m["mix"])
+        base = sized[0] if sized else m["mix"]
+        if base not in SIZE_CURVE_MIXES:
+            continue
+        rows = rows_of.get((m["task"], m["mix"]), sized[1] if sized else None)
+        if rows is None:
+            continue
+        out.setdefault((m["task"], m["backbone"], base), []).append((rows, m))
+    for points in out.values():
+        points.sort(key=lambda p: p[0])
+    return out
+
+
+def plot_size_curve(
+    metrics: list[dict[str, Any]], path: str | Path, rows_of: dict[tuple[str, str], int]
+) -> None:
+    """pass@1 against training-set size (:func:`curve_points`), one panel per task ×
+    backbone, a line per mix with 95 % Wilson intervals; a PNG at ``path``."""
+    points = curve_points(metrics, rows_of)
+    panels = sorted(
+        {(t, b) for t, b, _ in points},
+        key=lambda k: (TASK_ORDER.index(k[0]) if k[0] in TASK_ORDER else 9, k[1]),
+    ) or [("gsm8k", "")]
+    cols = min(3, len(panels))
+    nrows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.4 * nrows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax, (task, backbone) in zip(flat, panels, strict=False):
+        for base in SIZE_CURVE_MIXES:
+            line = points.get((task, backbone, base), [])
+            if not line:
+                continue
+            xs = [x for x, _ in line]
+            ys = [float(m["pass@1"]) for _, m in line]
+            cis = [m.get("ci95") or [y, y] for (_, m), y in zip(line, ys, strict=True)]
+            yerr = [
+                [max(0.0, y - c[0]) for y, c in zip(ys, cis, strict=True)],
+                [max(0.0, c[1] - y) for y, c in zip(ys, cis, strict=True)],
+            ]
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=yerr,
+                marker="o",
+                markersize=4,
+                capsize=2,
+                color=MIX_COLORS.get(base, "#6b7280"),
+                label=MIX_LABEL.get(base, base),
+            )
+        sizes = sorted(
+            {x for b in SIZE_CURVE_MIXES for x, _ in points.get((task, backbone, b), [])}
+        )
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [f"{x:,}" for x in sizes], rotation=30 if len(sizes) > 4 else 0)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_title(f"{TASK_LABEL.get(task, task)} · {backbone}", fontsize=10)
+        ax.set_xlabel("training rows")
+        ax.set_ylabel("pass@1 (%)")
+        ax.grid(alpha=0.3)
+        if not any(points.get((task, backbone, b)) for b in SIZE_CURVE_MIXES):
+            ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
+    for ax in flat[len(panels) :]:
+        ax.axis("off")
+    _figure_legend(fig, flat)
+    fig.suptitle("pass@1 by training-set size (error bars: 95% Wilson interval)")
     fig.tight_layout()
     _save(fig, path)

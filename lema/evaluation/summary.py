@@ -6,7 +6,10 @@ published figure beside it where the backbone is one the paper fine-tuned (match
 backbone's model id, or its config name), and on each `lema` row the LeMa − CoT and LeMa −
 CoT-matched deltas with a paired test on the same problems (paired bootstrap 95 % interval and
 McNemar's exact p, lema.evaluation.stats; the per-problem outcomes come from the predictions
-table beside each metrics.json), and the paper's delta. All figures are percentages.
+table beside each metrics.json), and the paper's delta; on each ablation row
+(``lema_no_explanation``, ``lema_no_evolution``) the ablation − LeMa delta with the same paired
+test, and the rows of the data-size curve (``cot_nN``, ``lema_nN``) in size order. All figures
+are percentages.
 
 When a metrics file has sampled figures (``evaluation.samples`` > 1), the table gains
 ``samples`` (n) and, for every k of any row, ``sampled_pass_at_{k}`` and
@@ -34,6 +37,7 @@ from lema.evaluation.stats import (
 )
 from lema.io import read_json, write_text
 from lema.tables import CORRECT, ID
+from lema.workflow.paths import size_of_mix
 
 # An et al. (2023), Table 1: pass@1 (%) of QLoRA fine-tuned 70B models.
 # (paper backbone, mix) -> {task: figure}
@@ -52,12 +56,15 @@ _PAPER_BACKBONES = [
     ("LLaMA-2-70B", re.compile(r"(?<!code)llama-?2.*70b(?!.*(chat|instruct))", re.I)),
 ]
 
-MIX_ORDER = ["base", "cot", "cot_matched", "lema"]
+MIX_ORDER = ["base", "cot", "cot_matched", "lema", "lema_no_explanation", "lema_no_evolution"]
 TASK_ORDER = ["gsm8k", "math"]
 TASK_LABEL = {"gsm8k": "GSM8K", "math": "MATH"}
 
 #: the deltas of a `lema` row: (reference mix, column)
 DELTAS = (("cot", "lema_minus_cot"), ("cot_matched", "lema_minus_cot_matched"))
+#: the ablations: mix -> the reference mix its delta (column ABLATION_DELTA) is taken against
+ABLATIONS = {"lema_no_explanation": "lema", "lema_no_evolution": "lema"}
+ABLATION_DELTA = "minus_lema"
 
 SCHEMA: dict[str, Any] = {
     "task": pl.String,
@@ -84,6 +91,7 @@ SCHEMA: dict[str, Any] = {
         for suffix in ("", "_ci95_lo", "_ci95_hi", "_p")
     },
     "paper_lema_minus_cot": pl.Float64,
+    **{f"{ABLATION_DELTA}{s}": pl.Float64 for s in ("", "_ci95_lo", "_ci95_hi", "_p")},
 }
 COLUMNS = list(SCHEMA)
 PREDICTIONS_NAME = "predictions.parquet"
@@ -101,7 +109,8 @@ def paper_backbone(backbone: str, model: str | None) -> str | None:
 def _sort_key(row: dict[str, Any]) -> tuple:
     task = TASK_ORDER.index(row["task"]) if row["task"] in TASK_ORDER else 99
     mix = MIX_ORDER.index(row["mix"]) if row["mix"] in MIX_ORDER else 99
-    return (task, row["backbone"], mix, row["mix"])
+    sized = size_of_mix(row["mix"])  # the size curve: by mix, then by size
+    return (task, row["backbone"], mix, *(sized or (row["mix"], 0)))
 
 
 def _outcomes(predictions: Path | None, m: dict[str, Any]) -> dict | None:
@@ -249,6 +258,26 @@ def _fill_deltas(rows: list[dict[str, Any]], outcomes: dict[tuple, dict | None])
             r["paper_lema_minus_cot"] = round(lema_fig[r["task"]] - figures[r["task"]], 2)
 
 
+def _fill_ablation_deltas(rows: list[dict[str, Any]], outcomes: dict[tuple, dict | None]) -> None:
+    """Each ablation row's delta against its reference mix (ABLATIONS), paired-tested."""
+    by_key = {(r["task"], r["backbone"], r["mix"]): r for r in rows}
+    for r in rows:
+        if r["mix"] not in ABLATIONS:
+            continue
+        key, ref_key = (
+            (r["task"], r["backbone"], r["mix"]),
+            (r["task"], r["backbone"], ABLATIONS[r["mix"]]),
+        )
+        ref = by_key.get(ref_key)
+        if ref is None:
+            continue
+        r[ABLATION_DELTA] = round(r["pass_at_1"] - ref["pass_at_1"], 2)
+        test = _paired(outcomes.get(key), outcomes.get(ref_key), "/".join(key))
+        if test is not None:
+            r[f"{ABLATION_DELTA}_ci95_lo"], r[f"{ABLATION_DELTA}_ci95_hi"] = test["ci95"]
+            r[f"{ABLATION_DELTA}_p"] = test["p_mcnemar"]
+
+
 def build_summary(files: list[str | Path]) -> pl.DataFrame:
     """The summary table of metrics.json files. Each one's per-problem outcomes are read from
     the predictions table beside it (``predictions.parquet``, or a .parquet file among
@@ -268,6 +297,7 @@ def build_summary(files: list[str | Path]) -> pl.DataFrame:
         outcomes[key] = _outcomes(preds, m)
         rows.append({**_row(m), **_sampled(m)})
     _fill_deltas(rows, outcomes)
+    _fill_ablation_deltas(rows, outcomes)
     rows.sort(key=_sort_key)
     schema = {**SCHEMA, **_sampled_schema(rows)}
     rows = [{c: r.get(c) for c in schema} for r in rows]
@@ -295,6 +325,7 @@ _HEADERS = [
     ("LeMa − CoT (pp) [95% CI], McNemar p", "lema_minus_cot"),
     ("LeMa − CoT-matched (pp) [95% CI], McNemar p", "lema_minus_cot_matched"),
     ("Paper LeMa − CoT (pp)", "paper_lema_minus_cot"),
+    ("Ablation − LeMa (pp) [95% CI], McNemar p", ABLATION_DELTA),
 ]
 #: shown when some row has samples: each row's own n
 SAMPLED_HEADERS = [
@@ -305,7 +336,7 @@ SAMPLED_HEADERS = [
 TEXT_KEYS = ("task", "backbone", "mix")
 _SIGNED = {"paper_rule_minus_paper", "paper_lema_minus_cot"}
 _WITH_CI = {"pass_at_1", "pass_at_1_paper_rule"}
-_WITH_TEST = {col for _, col in DELTAS}
+_WITH_TEST = {col for _, col in DELTAS} | {ABLATION_DELTA}
 
 
 def _p_text(p: float) -> str:
@@ -356,7 +387,10 @@ FOOTNOTE = (
     "two-sided p-value. "
     "Paper = An et al. (2023), Table 1, shown where the backbone is the one the paper fine-tuned "
     "(LLaMA-2-70B, MetaMath-70B, WizardMath-70B). pp = percentage points. "
-    "Mix `base` is the backbone without an adapter."
+    "Mix `base` is the backbone without an adapter. Ablations: `lema_no_explanation` (the "
+    "corrections without the explanation of the mistake) and `lema_no_evolution` (corrections "
+    "of the original questions only), each minus `lema` on the same problems; `cot_nN` / "
+    "`lema_nN`: the data-size curve, the mix cut to N rows (nested subsets)."
 )
 SAMPLED_FOOTNOTE = (
     " With samples: n completions per problem at the configured temperature; pass@n = the "
@@ -389,6 +423,11 @@ def to_markdown(frame: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _note_html(note: str) -> str:
+    """A footnote as HTML, `names` as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(note))
+
+
 def to_html(frame: pl.DataFrame) -> str:
     headers = _headers(frame)
     head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in headers)
@@ -418,7 +457,7 @@ p.note {{ font-size: 12px; color: #555; max-width: 60em; }}
 <table id="lema-summary"><thead><tr>{head}</tr></thead><tbody>
 {chr(10).join(body)}
 </tbody></table>
-<p class="note">{html.escape(_footnote(frame)).replace("`base`", "<code>base</code>")}</p>
+<p class="note">{_note_html(_footnote(frame))}</p>
 </body></html>
 """
 

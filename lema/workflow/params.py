@@ -189,6 +189,33 @@ def qsets(status: str) -> list[str]:
     return list(paths.QSETS) if status == "enabled" else ["original"]
 
 
+# --- mixes ---------------------------------------------------------------------------------
+def size_mixes(config: dict[str, Any]) -> list[str]:
+    """The data-size curve's mixes (``mix.sizes``): cot and lema at each size."""
+    sizes = sorted(config["mix"].get("sizes") or [])
+    return [paths.size_mix(base, n) for base in paths.SIZE_CURVE_MIXES for n in sizes]
+
+
+def train_mixes(config: dict[str, Any]) -> list[str]:
+    """Every mix that gets an adapter: the configured ``mixes`` and the size curve's."""
+    return list(config["mixes"]) + [m for m in size_mixes(config) if m not in config["mixes"]]
+
+
+def eval_mixes(config: dict[str, Any]) -> list[str]:
+    """Every mix evaluated: ``evaluation.mixes`` and the size curve's."""
+    listed = list(config["evaluation"]["mixes"])
+    return listed + [m for m in size_mixes(config) if m not in listed]
+
+
+def augment_args(config: dict[str, Any]) -> str:
+    """`lema cot-augment` options from ``cot`` (a param: a change re-augments)."""
+    cot = config["cot"]
+    return (
+        f"--paths {cot['augment_paths']} --base-n {cot['corrector_paths']}"
+        f" --margin {cot['augment_margin']} --max-paths {cot['augment_max_paths']}"
+    )
+
+
 def cap_arg(flag: str, cap: int | None) -> str:
     """``--flag N`` for a positive cap, nothing for none."""
     return f"{flag} {int(cap)}" if cap else ""

@@ -16,16 +16,21 @@ Layout, in the order the data flows::
     results/{task}/evolved/questions.parquet             evolved questions
     results/{task}/evolved/{kind}/{generator}.parquet    the same for evolved questions
     results/{task}/cot/cot.parquet                       CoT data
+    results/{task}/cot/augmented.parquet                 extra CoT paths for cot_matched
     results/{task}/train/pool.parquet, {mix}.jsonl       decontaminated pool, training mixes
     results/{task}/adapters/{backbone}/{mix}/            adapters (checkpoints/, merged/ alike)
     results/{task}/eval/{backbone}/{mix}/                predictions.parquet, metrics.json
     results/summary.{csv,md}, results/plots/, results/report/, results/funnel.txt
+
+Mix names are spelled here too: the configured mixes, and the data-size curve's
+``{cot|lema}_n{rows}`` (``size_mix``, read back by ``size_of_mix``).
 
 A ``.stats.json`` beside a table (``stats_file``) records its stage's funnel.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePath
 
 TASKS = ("gsm8k", "math")
@@ -38,6 +43,7 @@ SUMMARY_MD = f"{RESULTS}/summary.md"
 FUNNEL_TXT = f"{RESULTS}/funnel.txt"
 ACCURACY_PLOT = f"{RESULTS}/plots/accuracy.png"
 LEVELS_PLOT = f"{RESULTS}/plots/math_levels.png"
+SIZE_CURVE_PLOT = f"{RESULTS}/plots/size_curve.png"
 SUMMARY_HTML = f"{RESULTS}/report/summary.html"
 FUNNEL_HTML = f"{RESULTS}/report/funnel.html"
 CORRECTIONS_HTML = f"{RESULTS}/report/corrections_sample.html"
@@ -92,6 +98,11 @@ def cot_table(task: str, root: str = RESULTS) -> str:
     return f"{task_folder(task, root)}/cot/cot.parquet"
 
 
+def cot_augmented_table(task: str, root: str = RESULTS) -> str:
+    """The extra corrector-written CoT paths that make ``cot_matched`` distinct rows."""
+    return f"{task_folder(task, root)}/cot/augmented.parquet"
+
+
 def train_folder(task: str, root: str = RESULTS) -> str:
     """The pool and the training mixes, each with its stats JSON."""
     return f"{task_folder(task, root)}/train"
@@ -103,6 +114,23 @@ def pool_table(task: str, root: str = RESULTS) -> str:
 
 def train_mix(task: str, mix: str) -> str:
     return f"{train_folder(task)}/{mix}.jsonl"
+
+
+# --- mix names -----------------------------------------------------------------------------
+#: the mixes the data-size curve draws nested subsets of
+SIZE_CURVE_MIXES = ("cot", "lema")
+_SIZE_MIX = re.compile(r"^(?P<base>cot|lema)_n(?P<rows>[1-9][0-9]*)$")
+
+
+def size_mix(base: str, rows: int) -> str:
+    """The name of mix ``base`` (cot or lema) cut to ``rows`` rows: ``lema_n1000``."""
+    return f"{base}_n{int(rows)}"
+
+
+def size_of_mix(mix: str) -> tuple[str, int] | None:
+    """(base mix, rows) of a size-curve mix name, None for any other name."""
+    m = _SIZE_MIX.match(mix)
+    return (m["base"], int(m["rows"])) if m else None
 
 
 # --- training ------------------------------------------------------------------------------
@@ -138,11 +166,14 @@ def metrics_file(task: str, backbone: str, mix: str) -> str:
     return f"{eval_folder(task, backbone, mix)}/metrics.json"
 
 
-def plot_files(tasks: list[str]) -> dict[str, str]:
-    """The plot rule's outputs: accuracy, and MATH's levels when MATH is studied."""
+def plot_files(tasks: list[str], size_curve: bool = False) -> dict[str, str]:
+    """The plot rule's outputs: accuracy, MATH's levels when MATH is studied, and the
+    data-size curve when ``mix.sizes`` is set."""
     out = {"accuracy": ACCURACY_PLOT}
     if "math" in tasks:
         out["levels"] = LEVELS_PLOT
+    if size_curve:
+        out["size_curve"] = SIZE_CURVE_PLOT
     return out
 
 
