@@ -351,3 +351,10 @@ def test_a_folder_as_the_cache_path_is_one_clear_error(tmp_path):
     for call in (ResponseCache, cache_stats, merge_cache):
         with pytest.raises(LemaError, match="is a folder: give the cache's file name"):
             call(tmp_path)
+
+
+def test_a_base_that_is_no_cache_is_one_clear_error(tmp_path):
+    path = tmp_path / "responses.sqlite"
+    path.write_text("not a database")
+    with pytest.raises(LemaError, match=r"responses.sqlite: cannot read \(file is not a data"):
+        ResponseCache(path)

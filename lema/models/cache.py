@@ -124,7 +124,7 @@ class ResponseCache:
             if ident is not None:
                 try:
                     self._base = Reader(self.path, immutable=True, timeout_s=self.timeout_s)
-                except sqlite3.Error as exc:
+                except (sqlite3.Error, OSError) as exc:
                     raise LemaError(f"response cache {self.path}: cannot read ({exc})") from None
         self._paths = [p for p in list_shards(self.path) if p != self.shard]
         for gone in set(self._shards) - set(self._paths):

@@ -182,31 +182,35 @@ class Reader:
     def __init__(self, path: Path, *, immutable: bool, timeout_s: float = 120.0) -> None:
         self.path = path
         self.copy_dir: str | None = None
-        self.how = "immutable" if immutable else "ro"
-        journal = Path(str(path) + "-journal")
-        wal = Path(str(path) + "-wal")
-        if is_wal(path):
+        self.how = "immutable"
+        self.conn = self._connect(immutable, timeout_s)
+        try:  # a file that is no cache, or a shard whose writer has not made its table yet
+            self.conn.execute("SELECT 1 FROM responses LIMIT 1").fetchall()
+        except sqlite3.Error:
+            self.close()
+            raise
+
+    def _connect(self, immutable: bool, timeout_s: float) -> sqlite3.Connection:
+        journal = Path(str(self.path) + "-journal")
+        if is_wal(self.path):  # a cache from before shards
+            wal = Path(str(self.path) + "-wal")
             if _nonempty(wal):
-                self.conn = self._recovered_copy([wal])
-            else:
-                self.conn = _connect_ro(path, "immutable=1", timeout_s)
-                self.how = "immutable"
-            return
+                return self._recovered_copy([wal])
+            return _connect_ro(self.path, "immutable=1", timeout_s)
         if immutable and not journal.exists():
-            self.conn = _connect_ro(path, "immutable=1", timeout_s)
-            return
+            return _connect_ro(self.path, "immutable=1", timeout_s)
         self.how = "ro"
         conn = None
         try:
-            conn = _connect_ro(path, "mode=ro", timeout_s)
-            conn.execute("SELECT 1 FROM responses LIMIT 1").fetchall()
+            conn = _connect_ro(self.path, "mode=ro", timeout_s)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
         except sqlite3.OperationalError as exc:
             if conn is not None:
                 conn.close()
             if getattr(exc, "sqlite_errorname", "") != "SQLITE_READONLY_ROLLBACK":
                 raise
-            conn = self._recovered_copy([journal])
-        self.conn = conn
+            return self._recovered_copy([journal])  # a hot journal: its writer was killed
+        return conn
 
     def _recovered_copy(self, companions: list[Path]) -> sqlite3.Connection:
         """Copy the file and its journal/WAL privately; SQLite recovers the copy on open."""
