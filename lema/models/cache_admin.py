@@ -202,6 +202,11 @@ def merge_cache(path: str | Path, *, include_open: bool = False) -> MergeReport:
         take, report.left = _choose(base, include_open)
         if take or (base.exists() and _needs_rewrite(base)):
             report.merged = _rewrite(base, take, report)
+        elif base.exists():  # nothing to merge: say what the base holds
+            reader = _open(base, base)
+            report.entries = reader.conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+            report.entries_read = report.entries
+            reader.close()
     finally:
         lock.unlink(missing_ok=True)
     report.seconds = time.monotonic() - t0
