@@ -98,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     finally:
         sys.argv = saved
+    from lema.models.serve import serving
+
     try:
-        return int(command(args._command, "run")(args) or 0)
+        with serving():  # a model the command serves itself stays up until it ends
+            return int(command(args._command, "run")(args) or 0)
     except LemaError as exc:
         print(f"lema {args.command}: error: {exc}", file=sys.stderr)
         return 1

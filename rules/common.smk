@@ -143,6 +143,15 @@ def corrector_spec(wildcards):
     return model_spec_json(CORRECTOR)
 
 
+def generator_gpus(wildcards):
+    """GPUs of the generator's own server (`serve.gpus`) when the job serves it, else 0."""
+    return rule_params.model_gpus(config, wildcards.generator)
+
+
+def corrector_gpus(wildcards):
+    return rule_params.model_gpus(config, CORRECTOR)
+
+
 def prompt_name(section, task):
     """A configured prompt as written in the config (a packaged prompt's name, or the user's
     path): a stable string for the shell, whichever folder the checkout lives in."""
@@ -312,7 +321,7 @@ def train_launcher(wildcards, resources):
 # --- evaluate (rules/evaluate.smk) ---------------------------------------------------------
 def predict_inputs(wildcards):
     inputs = {"test": raw_table(wildcards.task, "test")}
-    if config["evaluation"]["backend"] == "hf":
+    if rule_params.predict_reads_adapter(config):  # in-process, or a server the job starts
         if wildcards.mix != "base":
             inputs["adapter"] = adapter_folder(wildcards.task, wildcards.backbone, wildcards.mix)
         inputs.update(_tiny_model_input(wildcards.backbone))

@@ -18,6 +18,8 @@ rule correct:
         temperature=config["correction"]["temperature"],
         max_tokens=config["correction"]["max_tokens"],
         seed=config["correction"]["seed"],
+    resources:
+        gpu=corrector_gpus,
     log:
         "logs/correct/{task}/{generator}.log",
     benchmark:

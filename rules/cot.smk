@@ -16,6 +16,8 @@ rule cot:
         temperature=config["cot"]["temperature"],
         max_tokens=config["cot"]["max_tokens"],
         seed=config["cot"]["seed"],
+    resources:
+        gpu=corrector_gpus,
     log:
         "logs/cot/{task}.log",
     benchmark:
@@ -47,6 +49,8 @@ rule cot_augment:
         temperature=config["cot"]["temperature"],
         max_tokens=config["cot"]["max_tokens"],
         seed=config["cot"]["seed"],
+    resources:
+        gpu=corrector_gpus,
     log:
         "logs/cot_augment/{task}.log",
     benchmark:

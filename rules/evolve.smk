@@ -24,6 +24,8 @@ rule evolve_questions:
         temperature=config["evolution"]["temperature"],
         max_tokens=config["evolution"]["max_tokens"],
         seed=config["evolution"]["seed"],
+    resources:
+        gpu=corrector_gpus,
     log:
         "logs/evolve_questions/{task}.log",
     benchmark:

@@ -19,6 +19,8 @@ rule sample_paths:
         max_tokens=sample_max_tokens,
         seed=config["sampling"]["seed"],
     threads: 2
+    resources:
+        gpu=generator_gpus,
     log:
         "logs/sample_paths/{task}/{generator}.log",
     benchmark:

@@ -25,6 +25,12 @@ hash of (seed, key, attempt number), so a run is reproducible per key.
 As a script (benchmarks, manual tests)::
 
     python tests/openai_server.py --port 8000 --latency 0.1 --fault-rate 0.14
+
+As a self-served model's command (tests/test_serve.py): ``--startup-delay S`` waits S seconds
+before it listens (a model that loads slowly); ``--exit-after N`` makes the process exit
+(code 3) right after its N-th answer (a server that dies mid-run); ``--model NAME`` and
+``--enable-lora --lora-modules NAME=DIR ...`` (vLLM's options) make it serve only those model
+names (404 for any other, as vLLM does); ``--ignore-sigterm`` leaves only SIGKILL to stop it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
+import signal
 import socket
 import sys
 import threading
@@ -98,7 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path.rstrip("/").endswith("/models"):
-            self._send_json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+            names = self.server.owner.models or ["fake"]
+            data = [{"id": name, "object": "model"} for name in names]
+            self._send_json(200, {"object": "list", "data": data})
         else:
             self._send_json(404, {"error": {"message": "not found"}})
 
@@ -123,6 +133,11 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             owner._count("unauthorized")
             self._send_json(401, {"error": {"message": "bad key", "type": "invalid_request_error"}})
+            return
+        if owner.models is not None and body.get("model") not in owner.models:
+            owner._count("unknown_model")
+            message = f"The model `{body.get('model')}` does not exist."
+            self._send_json(404, {"error": {"message": message, "type": "NotFoundError"}})
             return
         key = owner.key_of(body)
         attempt = owner._next_attempt(key)
@@ -242,6 +257,8 @@ class OpenAIServer:
         support_n: bool = True,
         api_key: str | None = None,
         seed: int = 0,
+        exit_after: int | None = None,
+        models: list[str] | None = None,
     ) -> None:
         unknown = set(faults) - set(FAULT_KINDS)
         if unknown:
@@ -256,6 +273,8 @@ class OpenAIServer:
         self.support_n = support_n
         self.api_key = api_key
         self.seed = seed
+        self.exit_after = exit_after
+        self.models = models
         self._lock = threading.Lock()
         self.reset()
         self._httpd = _Server((host, port), _Handler)
@@ -347,6 +366,9 @@ class OpenAIServer:
             self.choices_served[key] += n
             self.prompt_tokens += usage["prompt_tokens"]
             self.completion_tokens += usage["completion_tokens"]
+            if self.exit_after is not None and sum(self.answered.values()) >= self.exit_after:
+                print(f"exiting after {self.exit_after} answers", file=sys.stderr, flush=True)
+                os._exit(3)  # a crash: no cleanup, connections in flight are cut
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -377,7 +399,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-n", action="store_true", help="ignore n (always one choice)")
     p.add_argument("--api-key", default=None, help="require this bearer key")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--startup-delay", type=float, default=0.0, help="seconds before listening")
+    p.add_argument("--exit-after", type=int, default=None, help="exit after N answers")
+    p.add_argument("--ignore-sigterm", action="store_true", help="only SIGKILL stops it")
+    p.add_argument("--model", default=None, help="serve only this model name (and LoRA modules)")
+    p.add_argument("--enable-lora", action="store_true", help="accepted, as vLLM's")
+    p.add_argument("--lora-modules", nargs="*", default=[], metavar="NAME=DIR")
     a = p.parse_args(argv)
+    if a.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    models = [a.model] if a.model else None
+    if a.lora_modules:
+        if not a.enable_lora:
+            p.error("--lora-modules needs --enable-lora")
+        models = (models or []) + [m.split("=", 1)[0] for m in a.lora_modules]
+    if a.startup_delay:
+        print(f"loading for {a.startup_delay:g} s", file=sys.stderr, flush=True)
+        time.sleep(a.startup_delay)
     server = OpenAIServer(
         host=a.host,
         port=a.port,
@@ -389,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         support_n=not a.no_n,
         api_key=a.api_key,
         seed=a.seed,
+        exit_after=a.exit_after,
+        models=models,
     )
     print(f"serving on {server.url}", file=sys.stderr, flush=True)
     try:

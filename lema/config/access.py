@@ -71,7 +71,9 @@ def decode_spec(
     for every mix but ``base``; lema.workflow.paths.adapter_folder in the rules). With
     ``evaluation.backend: openai`` the served model name is the backbone's ``served_name``
     for mix ``base`` (else its model id), and ``{backbone}-{task}-{mix}``
-    (``evaluation.served_name`` pattern) for an adapter. With ``evaluation.samples`` above 1
+    (``evaluation.served_name`` pattern) for an adapter; with ``evaluation.serve`` the spec
+    also has ``serve`` and, for an adapter, ``adapter`` and ``base_model`` (what the job's own
+    server loads: lema.models.serve). With ``evaluation.samples`` above 1
     the spec has a ``samples`` entry (n, temperature, top_p, seed: lema.evaluation.predict);
     with 1 it has none, so a greedy-only spec is the same as before the key existed.
     """
@@ -105,16 +107,17 @@ def _model_decode_spec(
     if not model:
         raise ConfigError(f"backbone '{backbone}': no model to evaluate (set 'model' or 'tiny')")
     if ev["backend"] == "openai":
-        if not ev.get("base_url"):
+        if not ev.get("base_url") and not ev.get("serve"):
             raise ConfigError(
-                "config key 'evaluation.base_url': required when evaluation.backend is 'openai'"
+                "config key 'evaluation.base_url': required when evaluation.backend is 'openai' "
+                "(or 'evaluation.serve', to serve the model in the job)"
             )
         served = (
             model
             if mix == "base"
             else ev["served_name"].format(backbone=backbone, task=task, mix=mix)
         )
-        return {
+        spec = {
             "name": f"{backbone}/{mix}",
             "backend": "openai",
             "model": served,
@@ -123,6 +126,14 @@ def _model_decode_spec(
             "api_key_env": ev["api_key_env"],
             "concurrency": ev["concurrency"],
         }
+        if ev.get("serve"):
+            # the job serves the backbone itself, an adapter as a LoRA module named `served`
+            spec["serve"] = ev["serve"]
+            if mix != "base":
+                if not adapter:
+                    raise ConfigError(f"serving {backbone}/{mix} needs its adapter folder")
+                spec.update(base_model=model, adapter=adapter)
+        return spec
     spec: dict[str, Any] = {
         "name": f"{backbone}/{mix}",
         "backend": "hf",

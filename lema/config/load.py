@@ -78,6 +78,27 @@ def _check_models(config: dict[str, Any]) -> None:
             )
         if model["backend"] == "file" and not model.get("path"):
             raise ConfigError(f"config key 'models.{name}.path': required for backend 'file'")
+        if model.get("serve") is not None:
+            _check_serve(model, f"models.{name}", model["backend"])
+    evaluation = config.get("evaluation", {})
+    if evaluation.get("serve") is not None:
+        _check_serve(evaluation, "evaluation", evaluation.get("backend", "hf"))
+
+
+def _check_serve(entry: dict[str, Any], where: str, backend: str) -> None:
+    """A `serve` block: for the openai backend, instead of a base_url, placeholders known."""
+    from lema.models.serve import check_settings
+
+    if backend != "openai":
+        raise ConfigError(
+            f"config key '{where}.serve': needs backend 'openai' (the requests go to the "
+            f"server through it), not '{backend}'"
+        )
+    if entry.get("base_url"):
+        raise ConfigError(
+            f"config key '{where}.serve': give either 'serve' or 'base_url', not both"
+        )
+    check_settings(entry["serve"], f"{where}.serve")
 
 
 def _check_backbones(config: dict[str, Any]) -> None:

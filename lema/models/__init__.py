@@ -18,8 +18,9 @@ holds the shared command-line options and `lema generate`.
 Backends: ``hf`` (transformers in-process; :mod:`lema.models.hf`), ``openai`` (any
 OpenAI-compatible endpoint; :mod:`lema.models.openai_backend`), ``file`` (completions from
 JSONL; :mod:`lema.models.file_backend`). Every hf/openai sample goes through the persistent
-cache (:mod:`lema.models.cache`). Importing this package is cheap: torch / openai load only
-when a backend runs.
+cache (:mod:`lema.models.cache`). An openai spec with ``serve`` is served by the job itself
+(:mod:`lema.models.serve`: started when completions are missing, stopped when done).
+Importing this package is cheap: torch / openai load only when a backend runs.
 """
 
 from lema.models.cache import DEFAULT_CACHE, ResponseCache, cache_key

@@ -197,8 +197,11 @@ def generate(
         if todo:
             if progress is None:
                 progress = sys.stderr.isatty()
+            from lema.models.serve import served
+
             try:
-                module.run(spec, todo, Sink(store, stats), stats, progress)
+                with served(spec) as live:  # a spec with `serve`: its server runs meanwhile
+                    module.run(live, todo, Sink(store, stats), stats, progress)
             except BudgetExceeded as exc:
                 exc.results = finished_results(jobs)
                 raise

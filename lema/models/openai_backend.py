@@ -34,6 +34,7 @@ from typing import Any
 
 from lema.errors import LemaError
 from lema.models.core import Job, Sink, model_name, progress_bar, render_messages, required
+from lema.models.serve import server_gone
 from lema.models.types import BudgetExceeded, GenerationStats
 
 BACKOFF_BASE_S = 0.2
@@ -52,11 +53,24 @@ class Fatal(Exception):
 
 
 def identity(spec: dict[str, Any]) -> dict[str, Any]:
-    return {
+    """What a completion depends on: the model name and endpoint kind, and, for an adapter a
+    self-served model loads (``adapter``), the adapter's content, so a retrained adapter is
+    asked again rather than answered from the cache."""
+    out = {
         "backend": "openai",
         "model": required(spec, "model", "openai"),
         "chat": bool(spec.get("chat", True)),
     }
+    if spec.get("adapter"):
+        from lema.models.hf import folder_fingerprint
+
+        fp = folder_fingerprint(spec["adapter"])
+        if fp is None:
+            raise LemaError(
+                f"model '{model_name(spec)}': adapter folder {spec['adapter']} not found"
+            )
+        out["adapter"] = fp
+    return out
 
 
 def api_key(spec: dict[str, Any]) -> str:
@@ -443,6 +457,10 @@ class _Run:
                 raise Fatal(last) if status == 404 else _Permanent(last) from None
             return str(status), last, retry_after_s(exc.response.headers)
         if isinstance(exc, openai.APIConnectionError | TimeoutError):  # timeouts included
+            gone = server_gone(self.base_url)
+            if gone:  # a self-served model's server died: every further request fails too
+                self.fatal = gone
+                raise Fatal(gone) from None
             refused = connect_failure(exc)
             if refused:  # the aiohttp transport reports a refused connect as a timeout
                 return "connection", f"{refused} at {self.base_url}", None

@@ -3,7 +3,8 @@
 A rule's params are Snakemake's rerun trigger: they must hold exactly what changes the rule's
 output. Places (the checkout, the data folders, the response cache) and throughput knobs
 (concurrency, timeouts, retries, the spending cap, the endpoint and its key variable, hf batch
-size) change no output, so they never enter params. The Snakefile hands them to every
+size, how a self-served model is started: ``serve``) change no output, so they never enter
+params. The Snakefile hands them to every
 command as one JSON object instead (``--operational``, built by :func:`operational`), and a
 command merges them back into the model spec it was given (:func:`with_operational`).
 
@@ -33,8 +34,9 @@ MODEL_KEYS = (
     "max_retries",
     "max_cost_usd",
     "batch_size",
+    "serve",
 )
-EVALUATION_KEYS = ("base_url", "api_key_env", "concurrency", "batch_size")
+EVALUATION_KEYS = ("base_url", "api_key_env", "concurrency", "batch_size", "serve")
 
 
 def result_spec(spec: dict[str, Any]) -> dict[str, Any]:

@@ -297,7 +297,17 @@ def _decodes_locally(config: dict[str, Any], name: str) -> bool:
     return config["evaluation"]["backend"] == "hf" and not is_tiny(config, name)
 
 
+def _evaluation_serves(config: dict[str, Any]) -> bool:
+    """Each predict job serves the backbone itself (evaluation.serve)."""
+    ev = config["evaluation"]
+    return ev["backend"] == "openai" and bool(ev.get("serve"))
+
+
 def predict_gpus(config: dict[str, Any], name: str) -> int:
+    if _evaluation_serves(config):
+        from lema.models.serve import gpus
+
+        return gpus(config["evaluation"])
     return 1 if _decodes_locally(config, name) else 0
 
 
@@ -306,4 +316,17 @@ def predict_mem_mb(config: dict[str, Any], name: str) -> int:
 
 
 def predict_runtime(config: dict[str, Any], name: str) -> int:
-    return 1440 if _decodes_locally(config, name) else 60
+    return 1440 if _decodes_locally(config, name) or _evaluation_serves(config) else 60
+
+
+def predict_reads_adapter(config: dict[str, Any]) -> bool:
+    """The predict job reads the adapter folder (and a tiny backbone's folder): in-process
+    decoding, or a server the job starts itself; not a server started by hand."""
+    return config["evaluation"]["backend"] == "hf" or _evaluation_serves(config)
+
+
+def model_gpus(config: dict[str, Any], name: str) -> int:
+    """GPUs a job calling the model ``name`` needs for it: its server's, when it is served."""
+    from lema.models.serve import gpus
+
+    return gpus(model_spec(config, name))
