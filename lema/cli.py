@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lema.models.cli",
         "completions for a JSONL of requests (hf/openai/file, cached)",
     ),
+    "cache": (
+        "lema.models.cache_cli",
+        "inspect (stats) and compact (merge) the response cache",
+    ),
     "sample": (
         "lema.datagen.cli:sample",
         "sample and grade reasoning paths (…/paths/{generator}.parquet)",
