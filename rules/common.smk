@@ -401,12 +401,13 @@ def metrics_files():
 
 def benchmark_metrics_files():
     """Every evaluation-only benchmark's metrics.json: task x backbone x evaluation mix x
-    each of the task's benchmarks (evaluation.benchmarks)."""
+    each of the task's benchmarks (evaluation.benchmarks), for the mixes in
+    evaluation.benchmark_mixes."""
     return [
         benchmark_metrics(t, b, m, bench)
         for t in TASKS
         for b in BACKBONES
-        for m in EVAL_MIXES
+        for m in rule_params.benchmark_mixes(config)
         for bench in TASK_BENCHMARKS[t]
     ]
 

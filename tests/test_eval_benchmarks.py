@@ -72,6 +72,21 @@ def test_config_benchmarks_and_their_errors():
         validate_config(_study(benchmarks={"csqa": ["svamp"]}))
 
 
+def test_benchmark_mixes_choose_which_mixes_meet_the_benchmarks():
+    config = validate_config(_study())
+    assert params.benchmark_mixes(config) == ["base", "cot", "lema", "cot_matched"]
+    assert "lema_no_explanation" in params.eval_mixes(config)  # evaluated, not on benchmarks
+    every = validate_config(_study(benchmark_mixes=None))
+    assert params.benchmark_mixes(every) == params.eval_mixes(every)  # size curve's included
+    assert "cot_n1000" in params.benchmark_mixes(every)
+    one = validate_config(_study(mixes=["base", "lema"], benchmark_mixes=["lema"]))
+    assert params.benchmark_mixes(one) == ["lema"]
+    with pytest.raises(ConfigError, match=r"'evaluation\.benchmark_mixes\[1\]'.*'cot'"):
+        validate_config(_study(mixes=["base", "lema"], benchmark_mixes=["lema", "cot"]))
+    with pytest.raises(ConfigError, match=r"'evaluation\.benchmark_mixes\[0\]'"):
+        validate_config(_study(benchmark_mixes=["cot_n1000"]))
+
+
 def test_schema_names_every_benchmark():
     schema = load_schema()
     assert tuple(schema["definitions"]["benchmark_list"]["items"]["enum"]) == BENCHMARKS
@@ -297,7 +312,7 @@ def test_paper_study_dry_run_evaluates_every_adapter_on_its_benchmarks(tmp_path)
     from test_lint import job_counts
 
     counts = job_counts(out)
-    mixes = params.eval_mixes(validate_config(_study()))  # evaluation.mixes and the size curve's
+    mixes = params.benchmark_mixes(validate_config(_study()))  # evaluation.benchmark_mixes
     per_adapter = len(STUDY["backbones"]) * len(mixes)
     benchmarks = STUDY["evaluation"]["benchmarks"]
     assert counts["predict_benchmark"] == per_adapter * sum(map(len, benchmarks.values()))
@@ -308,6 +323,10 @@ def test_paper_study_dry_run_evaluates_every_adapter_on_its_benchmarks(tmp_path)
             for task, names in benchmarks.items():
                 for b in names:
                     assert benchmark_metrics(task, backbone, mix, b) in out
+    # an evaluated mix left out of evaluation.benchmark_mixes meets no benchmark
+    backbone = next(iter(STUDY["backbones"]))
+    assert benchmark_metrics("gsm8k", backbone, "lema_no_explanation", "svamp") not in out
+    assert metrics_file("gsm8k", backbone, "lema_no_explanation") in out
 
 
 def test_demo_has_no_benchmarks():

@@ -78,6 +78,8 @@ def _expected(config: dict) -> dict[str, int]:
     evaluated = len(config["evaluation"]["mixes"]) + sizes
     benchmarks = config["evaluation"]["benchmarks"]
     pairs = sum(len(benchmarks.get(t, [])) for t in config["tasks"])  # task x its benchmark
+    chosen = config["evaluation"].get("benchmark_mixes")
+    on_benchmarks = evaluated if chosen is None else len(chosen)
     return {
         "raw_data": tasks * 2,
         "raw_benchmark": len({b for t in config["tasks"] for b in benchmarks.get(t, [])}),
@@ -87,7 +89,7 @@ def _expected(config: dict) -> dict[str, int]:
         "mix": tasks * (mixes - 1),
         "train": tasks * backbones * mixes,
         "predict": tasks * backbones * evaluated,
-        "predict_benchmark": pairs * backbones * evaluated,
+        "predict_benchmark": pairs * backbones * on_benchmarks,
     }
 
 

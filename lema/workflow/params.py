@@ -260,6 +260,14 @@ def eval_mixes(config: dict[str, Any]) -> list[str]:
     return listed + [m for m in size_mixes(config) if m not in listed]
 
 
+def benchmark_mixes(config: dict[str, Any]) -> list[str]:
+    """The evaluated mixes also evaluated on the benchmarks (``evaluation.benchmark_mixes``;
+    null: every evaluated mix)."""
+    chosen = config["evaluation"].get("benchmark_mixes")
+    evaluated = eval_mixes(config)
+    return evaluated if chosen is None else [m for m in evaluated if m in chosen]
+
+
 def augment_args(config: dict[str, Any]) -> str:
     """`lema cot-augment` options from ``cot`` (a param: a change re-augments)."""
     cot = config["cot"]
