@@ -60,6 +60,8 @@ def _alternation(names):
 # only configured names match, so an unknown one fails as "no rule to produce" its path
 GENERATOR_PATTERN = _alternation(sorted(GENERATORS, key=len, reverse=True))
 BACKBONE_PATTERN = _alternation(sorted(BACKBONES, key=len, reverse=True))
+# every registered task (built-in and tasks_defined: lema.tasks); rule all asks for `tasks`
+TASK_PATTERN = _alternation(sorted(rule_params.known_tasks(config), key=len, reverse=True))
 # every benchmark lema reads: any can be built on request; rule all asks for the configured ones
 BENCHMARK_PATTERN = _alternation(sorted(rule_params.known_benchmarks(), key=len, reverse=True))
 # the mixes `mix` writes from the pool alone (cot_matched has its own rule), and those evaluated
@@ -71,7 +73,7 @@ EVAL_MIX_PATTERN = _alternation(sorted(set(EVAL_MIXES) | {"base"}, key=len, reve
 
 
 wildcard_constraints:
-    task="gsm8k|math",
+    task=TASK_PATTERN,
     split="train|test",
     generator=GENERATOR_PATTERN,
 

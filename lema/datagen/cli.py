@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from lema.errors import LemaError
 from lema.models import ModelCall
 from lema.models.cli import add_model_call_arguments, model_call
+from lema.tasks import TASKS as BUILTIN_TASKS
 
 if TYPE_CHECKING:
     from lema.datagen.funnel import Funnel
 
-TASKS = ["gsm8k", "math"]
+TASKS = list(BUILTIN_TASKS)
 
 
 # ----------------------------------------------------------------------------------------- shared

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from lema.errors import DataError, LemaError
+from lema.tasks import TASKS as BUILTIN_TASKS
 
-TASKS = ["gsm8k", "math"]
+TASKS = list(BUILTIN_TASKS)
 
 
 # ---------------------------------------------------------------------------------- `lema predict`

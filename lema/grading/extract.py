@@ -16,8 +16,7 @@ from fractions import Fraction
 
 from lema.grading.latex import find_boxed
 from lema.grading.normalise import NUM_BODY, NUM_RE, WORD_NUMBERS, parse_number
-
-TASKS = ("gsm8k", "math")
+from lema.tasks import TASKS
 
 #: answer statements of one kind considered (the last ones)
 MAX_ANCHORS = 20

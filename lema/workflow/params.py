@@ -101,6 +101,14 @@ def rule_subset(config: dict[str, Any], task: str) -> list[str]:
 
 
 # --- evaluation-only benchmarks ------------------------------------------------------------
+def known_tasks(config: dict[str, Any]) -> list[str]:
+    """Every task the rules accept under ``config``: the built-in ones (lema.tasks) and those
+    defined under ``tasks_defined``."""
+    from lema.tasks import known_tasks as registered
+
+    return registered(config)
+
+
 def known_benchmarks() -> list[str]:
     """Every evaluation-only benchmark lema can read (lema.data.BENCHMARKS)."""
     from lema.data import BENCHMARKS
