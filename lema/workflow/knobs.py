@@ -59,6 +59,12 @@ def operational(config: dict[str, Any], model_specs: dict[str, dict[str, Any]]) 
         "evaluation": {k: evaluation[k] for k in EVALUATION_KEYS if k in evaluation},
         "data_local": _data_local(data),
     }
+    defined = config.get("tasks_defined") or {}
+    if defined:  # the files of each task of tasks_defined (places, not params)
+        settings["tasks_files"] = {
+            name: {"train": entry["train"], "test": entry["test"]}
+            for name, entry in sorted(defined.items())
+        }
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 

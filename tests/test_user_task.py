@@ -1,0 +1,125 @@
+"""A task of the user's own, defined only in the config (``tasks_defined``: lema.tasks,
+lema/data/defined.py): its files are read with the configured field names into a raw table
+graded by its answer type, a wrong field name fails in one line naming the file and the key,
+and `tasks` naming an undefined task fails in one line. Built from the embedded GSM8K slice,
+renamed to fields of our own."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from lema.data.build import build_table
+from lema.errors import DataError
+from lema.tables import BENCHMARK_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+EMBEDDED = ROOT / "lema" / "data" / "embedded" / "gsm8k"
+FIELDS = {"question": "prompt_text", "answer": "final", "solution": "worked"}
+
+
+def _write_task(folder: Path, n: int = 6) -> dict[str, str]:
+    """train/test JSONL in fields of our own, from the embedded GSM8K slice."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split in ("train", "test"):
+        lines = (EMBEDDED / f"{split}.jsonl").read_text().splitlines()[:n]
+        out = folder / f"{split}.jsonl"
+        with out.open("w") as handle:
+            for line in lines:
+                row = json.loads(line)
+                worked, final = row["answer"].rsplit("####", 1)
+                record = {"prompt_text": row["question"], "final": final.strip(), "worked": worked}
+                handle.write(json.dumps(record) + "\n")
+        files[split] = str(out)
+    return files
+
+
+def _definition(files: dict[str, str], **fields: str) -> dict:
+    return {**files, **FIELDS, "answer_type": "numeric", **fields}
+
+
+def test_a_defined_task_reads_its_files_with_the_configured_fields(tmp_path):
+    files = _write_task(tmp_path)
+    spec = _definition(files)
+    frame = build_table("mytask", "train", local=files["train"], defined=spec)
+    assert tuple(frame.columns) == BENCHMARK_COLUMNS
+    assert frame.height == 6
+    first = json.loads(Path(files["train"]).read_text().splitlines()[0])
+    row = frame.row(0, named=True)
+    assert row["id"] == "mytask-train-1" and row["task"] == "mytask"
+    assert row["question"] == first["prompt_text"] and row["gold"] == first["final"]
+    assert row["solution"] == first["worked"] and row["answer_type"] == "numeric"
+    limited = build_table("mytask", "test", local=files["test"], defined=spec, limit=2)
+    assert limited.height == 2
+
+
+def test_a_wrong_field_name_fails_in_one_line_naming_file_and_key(tmp_path):
+    files = _write_task(tmp_path)
+    spec = _definition(files, answer="final_answer")
+    with pytest.raises(DataError) as info:
+        build_table("mytask", "train", local=files["train"], defined=spec)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{files['train']}:1: no field 'final_answer'")
+    assert "config key 'tasks_defined.mytask.answer'" in message
+
+
+def _config(tmp_path: Path, spec: dict, tasks: list[str]) -> Path:
+    config = yaml.safe_load((ROOT / "demo.yaml").read_text())
+    config["tasks"] = tasks
+    config["tasks_defined"] = {"mytask": spec}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _snakemake(workdir: Path, configfile: Path, *targets: str) -> subprocess.CompletedProcess:
+    bindir = str(Path(sys.executable).parent)
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    exe = shutil.which("snakemake", path=env["PATH"])
+    assert exe, "snakemake is not installed"
+    return subprocess.run(
+        [exe, "--directory", str(workdir), "-s", str(ROOT / "Snakefile"), "--configfile",
+         str(configfile), "--cores", "1", "--", *targets],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+
+
+def test_snakemake_builds_a_defined_tasks_raw_tables(tmp_path):
+    files = _write_task(tmp_path / "mine")
+    configfile = _config(tmp_path, _definition(files), ["gsm8k", "mytask"])
+    targets = ["data/raw/mytask/train.parquet", "data/raw/mytask/test.parquet"]
+    proc = _snakemake(tmp_path, configfile, *targets)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train = pl.read_parquet(tmp_path / targets[0])
+    assert train.height == 6 and set(train["answer_type"]) == {"numeric"}  # data.limit: 24
+
+
+def test_snakemake_a_wrong_field_name_names_file_and_key(tmp_path):
+    files = _write_task(tmp_path / "mine")
+    configfile = _config(tmp_path, _definition(files, question="text"), ["mytask"])
+    proc = _snakemake(tmp_path, configfile, "data/raw/mytask/train.parquet")
+    assert proc.returncode != 0
+    log = (tmp_path / "logs" / "data" / "mytask" / "train.log").read_text().strip()
+    last = log.splitlines()[-1]
+    assert f"{files['train']}:1: no field 'text'" in last
+    assert "config key 'tasks_defined.mytask.question'" in last
+
+
+def test_an_undefined_task_in_tasks_fails_in_one_line(tmp_path):
+    files = _write_task(tmp_path / "mine")
+    configfile = _config(tmp_path, _definition(files), ["gsm8k", "other"])
+    proc = _snakemake(tmp_path, configfile, "data/raw/gsm8k/train.parquet")
+    assert proc.returncode != 0
+    assert "config key 'tasks[1]': expected one of 'gsm8k', 'math', 'mytask', got 'other'" in (
+        proc.stderr + proc.stdout
+    )
