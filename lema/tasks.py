@@ -92,3 +92,12 @@ def check_tasks(config: dict[str, Any]) -> None:
                 f"config key 'tasks[{i}]': expected one of {', '.join(repr(t) for t in tasks)}, "
                 f"got '{name}' (a task of your own goes under 'tasks_defined')"
             )
+
+
+def per_task(mapping: dict[str, Any], task: str, config: dict[str, Any] | None = None) -> Any:
+    """``mapping[task]`` for a config map keyed by task (a prompt, max_tokens, a training
+    limit); a task of tasks_defined without its own key takes its kind's entry (``gsm8k`` for
+    numeric and choice answers, ``math`` for latex). KeyError when neither is there."""
+    if task in mapping:
+        return mapping[task]
+    return mapping[task_kind(task, config)]

@@ -5,6 +5,7 @@ import os
 import re
 
 from lema.errors import ConfigError
+from lema.tasks import per_task
 from lema.workflow import params as rule_params
 from lema.workflow.knobs import operational
 from lema.workflow.paths import (
@@ -182,7 +183,7 @@ def prompt_name(section, task):
     """A configured prompt as written in the config (a packaged prompt's name, or the user's
     path): a stable string for the shell, whichever folder the checkout lives in."""
     prompt_sha256(section, task)  # an unknown prompt fails here, naming the key
-    return config[section]["prompt"][task]
+    return per_task(config[section]["prompt"], task, config)
 
 
 def prompt_sha256(section, task):
@@ -222,7 +223,7 @@ def sample_inputs_evolved(wildcards):
 
 
 def sample_max_tokens(wildcards):
-    return config["sampling"]["max_tokens"][wildcards.task]
+    return per_task(config["sampling"]["max_tokens"], wildcards.task, config)
 
 
 def max_mistakes_arg(wildcards):
@@ -370,7 +371,7 @@ def predict_spec(wildcards):
 
 
 def predict_max_tokens(wildcards):
-    return config["evaluation"]["max_tokens"][wildcards.task]
+    return per_task(config["evaluation"]["max_tokens"], wildcards.task, config)
 
 
 def predict_limit(wildcards):

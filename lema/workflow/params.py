@@ -248,8 +248,9 @@ def prompt_sha256(config: dict[str, Any], section: str, task: str) -> str:
     """The content of the prompt configured under ``section.prompt.task`` (a param):
     editing it reruns its stage; moving the checkout or touching the file does not."""
     from lema.datagen.prompts import prompt_path
+    from lema.tasks import per_task
 
-    return content_sha256(prompt_path(config[section]["prompt"][task]))
+    return content_sha256(prompt_path(per_task(config[section]["prompt"], task, config)))
 
 
 def evolution_status(config: dict[str, Any]) -> str:
