@@ -44,11 +44,14 @@ TASKS: tuple[str, ...] = tuple(BUILTIN)
 
 def defined_tasks(config: dict[str, Any]) -> dict[str, Task]:
     """The tasks declared under the config's ``tasks_defined`` (name -> Task)."""
+    from lema.data import BENCHMARKS  # lema.data imports this module: import it late
+
     out: dict[str, Task] = {}
     for name, entry in (config.get("tasks_defined") or {}).items():
-        if name in BUILTIN:
+        if name in BUILTIN or name in BENCHMARKS:
+            what = "a built-in task" if name in BUILTIN else "an evaluation-only benchmark"
             raise ConfigError(
-                f"config key 'tasks_defined.{name}': '{name}' is a built-in task; pick another name"
+                f"config key 'tasks_defined.{name}': '{name}' is {what}; pick another name"
             )
         answer_type = entry.get("answer_type", "numeric")
         if answer_type not in KIND_OF_ANSWER_TYPE:

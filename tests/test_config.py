@@ -474,5 +474,8 @@ def test_an_undefined_task_or_a_bad_definition_fails_in_one_line():
     config["tasks_defined"] = {"math": {"train": "a", "test": "b", "question": "q", "answer": "a"}}
     assert error_of(config).startswith("config key 'tasks_defined.math': 'math' is a built-in")
     config = study()
+    config["tasks_defined"] = {"svamp": {"train": "a", "test": "b", "question": "q", "answer": "a"}}
+    assert error_of(config).startswith("config key 'tasks_defined.svamp': 'svamp' is an eval")
+    config = study()
     config["tasks_defined"] = {"mine": {"train": "a", "test": "b", "question": "q"}}
     assert error_of(config).startswith("config key 'tasks_defined.mine.answer' is required")
