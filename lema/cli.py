@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     finally:
         sys.argv = saved
-    from lema.models.serve import serving
+    from lema.serving import serving
 
     try:
         with serving():  # a model the command serves itself stays up until it ends

@@ -96,7 +96,7 @@ def _check_models(config: dict[str, Any]) -> None:
 
 def _check_serve(entry: dict[str, Any], where: str, backend: str) -> None:
     """A `serve` block: for the openai backend, instead of a base_url, placeholders known."""
-    from lema.models.serve import check_settings
+    from lema.serving import check_settings
 
     if backend != "openai":
         raise ConfigError(

@@ -392,7 +392,7 @@ def _evaluation_serves(config: dict[str, Any]) -> bool:
 
 def predict_gpus(config: dict[str, Any], name: str) -> int:
     if _evaluation_serves(config):
-        from lema.models.serve import gpus
+        from lema.serving import gpus
 
         return gpus(config["evaluation"])
     return 1 if _decodes_locally(config, name) else 0
@@ -414,6 +414,6 @@ def predict_reads_adapter(config: dict[str, Any]) -> bool:
 
 def model_gpus(config: dict[str, Any], name: str) -> int:
     """GPUs a job calling the model ``name`` needs for it: its server's, when it is served."""
-    from lema.models.serve import gpus
+    from lema.serving import gpus
 
     return gpus(model_spec(config, name))
