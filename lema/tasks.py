@@ -104,3 +104,57 @@ def per_task(mapping: dict[str, Any], task: str, config: dict[str, Any] | None =
     if task in mapping:
         return mapping[task]
     return mapping[task_kind(task, config)]
+
+
+#: where a stage command learns the kinds of the run's tasks of tasks_defined: the workflow
+#: exports the run's operational settings as this variable (rules/common.smk), and their
+#: ``tasks_kinds`` names each defined task's kind (absent when the config defines none)
+OPERATIONAL_ENV = "LEMA_OPERATIONAL"
+
+
+def _env_kinds() -> dict[str, str]:
+    import json
+    import os
+
+    raw = os.environ.get(OPERATIONAL_ENV)
+    if not raw:
+        return {}
+    try:
+        kinds = json.loads(raw).get("tasks_kinds") or {}
+    except (ValueError, AttributeError):
+        return {}
+    return {k: v for k, v in kinds.items() if v in BUILTIN}
+
+
+def command_tasks() -> list[str]:
+    """The tasks a stage command accepts: the built-in ones and the run's tasks of
+    tasks_defined (from ``$LEMA_OPERATIONAL``)."""
+    return [*BUILTIN, *(t for t in _env_kinds() if t not in BUILTIN)]
+
+
+def kind_of(task: str) -> str:
+    """The built-in task whose grading, gold-solution format and prompts ``task`` follows:
+    itself for a built-in task, a defined task's kind from ``$LEMA_OPERATIONAL``; ValueError
+    for a name that is neither."""
+    t = (task or "").strip()
+    if t.lower() in BUILTIN:
+        return t.lower()
+    kinds = _env_kinds()
+    if t in kinds:
+        return kinds[t]
+    raise ValueError(
+        f"unknown task {task!r}: expected one of {', '.join(command_tasks())} "
+        f"(a task of tasks_defined is known through ${OPERATIONAL_ENV}, which the workflow sets)"
+    )
+
+
+def task_arg(value: str) -> str:
+    """argparse ``type`` of ``--task``: a name :func:`command_tasks` knows."""
+    import argparse
+
+    if value in command_tasks():
+        return value
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {value!r} (choose from {', '.join(command_tasks())}, "
+        f"or a task of tasks_defined run by the workflow)"
+    )

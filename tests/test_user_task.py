@@ -138,3 +138,42 @@ def test_the_whole_graph_plans_for_a_task_defined_only_in_config(tmp_path):
     assert "results/mytask/eval/tiny-lora/lema/metrics.json" in out
     assert "lema sample --task mytask" in out and "--prompt sample_gsm8k.txt" in out
     assert "results/gsm8k" not in out and "results/math" not in out
+
+
+def test_a_stage_command_grades_a_defined_task_by_its_kind(monkeypatch):
+    """The workflow exports $LEMA_OPERATIONAL with each defined task's kind (tasks_kinds);
+    grading, gold steps and --task follow it; without it the name is unknown, in one line."""
+    from lema.datagen.cot import gold_cot
+    from lema.grading import extract_answer
+    from lema.tasks import command_tasks, kind_of
+    from lema.workflow.knobs import operational
+
+    files = {"train": "t.jsonl", "test": "u.jsonl"}
+    numeric, latex = {**files, "answer_type": "numeric"}, {**files, "answer_type": "latex"}
+    config = {"tasks_defined": {"mytask": numeric, "mine2": latex}}
+    monkeypatch.setenv("LEMA_OPERATIONAL", operational(config, {}))
+    assert command_tasks() == ["gsm8k", "math", "mine2", "mytask"]
+    assert kind_of("mytask") == "gsm8k" and kind_of("mine2") == "math"
+    assert extract_answer("Step 1: 3+4 = 7.\nThe answer is 7.", "mytask") == "7"
+    assert gold_cot("She has 3+4=7 apples.", "7", "mytask").endswith("The answer is 7.")
+    monkeypatch.delenv("LEMA_OPERATIONAL")
+    with pytest.raises(ValueError, match="unknown task 'mytask'"):
+        kind_of("mytask")
+    assert "tasks_kinds" not in operational({}, {})  # built-in runs: commands unchanged
+
+
+def test_the_gold_corrector_refuses_a_task_without_solutions(monkeypatch):
+    from lema.datagen.cot import gold_rows
+    from lema.datagen.gold_corrector import require_solutions
+    from lema.errors import LemaError
+
+    monkeypatch.setenv("LEMA_OPERATIONAL", '{"tasks_kinds":{"mytask":"gsm8k"}}')
+    rows = [{"id": "q1", "question": "1+1?", "solution": None, "gold": "2"}]
+    with pytest.raises(LemaError) as info:
+        require_solutions(rows, "mytask", "the gold corrector")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("task 'mytask': the gold corrector")
+    assert "tasks_defined.mytask.solution" in message and "model corrector" in message
+    with pytest.raises(LemaError, match="the gold CoT"):
+        gold_rows(rows, "mytask")
+    require_solutions(rows, "gsm8k", "the gold corrector")  # built-in: evolved rows, no check

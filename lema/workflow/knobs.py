@@ -65,6 +65,14 @@ def operational(config: dict[str, Any], model_specs: dict[str, dict[str, Any]]) 
             name: {"train": entry["train"], "test": entry["test"]}
             for name, entry in sorted(defined.items())
         }
+        # and each one's kind, which a stage command grades and formats by (lema.tasks.kind_of);
+        # not a param: answer_type is one of the raw-table rule's, and all else follows the table
+        from lema.tasks import KIND_OF_ANSWER_TYPE
+
+        settings["tasks_kinds"] = {
+            name: KIND_OF_ANSWER_TYPE.get(entry.get("answer_type") or "numeric", "gsm8k")
+            for name, entry in sorted(defined.items())
+        }
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
