@@ -177,3 +177,37 @@ def test_the_gold_corrector_refuses_a_task_without_solutions(monkeypatch):
     with pytest.raises(LemaError, match="the gold CoT"):
         gold_rows(rows, "mytask")
     require_solutions(rows, "gsm8k", "the gold corrector")  # built-in: evolved rows, no check
+
+
+def _tiny_config(tmp_path: Path, spec: dict) -> Path:
+    """demo.yaml cut to the least that still runs every stage: tasks: [mytask], one tiny
+    backbone, few rows, few warm-up and training steps, the gold corrector."""
+    config = yaml.safe_load((ROOT / "demo.yaml").read_text())
+    tiny = {"hidden_size": 32, "layers": 2, "heads": 2, "vocab_size": 600, "warmup_steps": 20}
+    config["tasks"] = ["mytask"]
+    config["tasks_defined"] = {"mytask": spec}
+    config["data"]["limit"] = {"train": 6, "test": 6}
+    config["models"]["tiny-generator"]["tiny"] = {**tiny, "seed": 1}
+    config["backbones"] = {k: v for k, v in config["backbones"].items() if k == "tiny-lora"}
+    config["backbones"]["tiny-lora"]["tiny"] = {**tiny, "seed": 2}
+    config["mixes"] = ["lema"]
+    config["training"].update(max_steps=2, save_steps=2, batch_size=2)
+    config["evaluation"].update(mixes=["base", "lema"], benchmark_mixes=["base", "lema"])
+    config["evaluation"].update(limit=6, batch_size=6)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_task_defined_only_in_config_runs_end_to_end(tmp_path):
+    """Data, sampling, mistakes, the gold corrector (from the task's `solution` field), the
+    gold CoT, the mix, training, prediction, grading by the task's kind, and the summary."""
+    files = _write_task(tmp_path / "mine", n=12)
+    configfile = _tiny_config(tmp_path, _definition(files))
+    proc = _snakemake(tmp_path, configfile, "results/summary.csv", options=("--keep-going",))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    metrics = json.loads((tmp_path / "results/mytask/eval/tiny-lora/lema/metrics.json").read_text())
+    assert metrics["task"] == "mytask"
+    assert (tmp_path / "results/mytask/eval/tiny-lora/lema/predictions.parquet").exists()
+    summary = pl.read_csv(tmp_path / "results/summary.csv")
+    assert "mytask" in set(summary["task"]), summary
