@@ -211,3 +211,11 @@ def test_a_task_defined_only_in_config_runs_end_to_end(tmp_path):
     assert (tmp_path / "results/mytask/eval/tiny-lora/lema/predictions.parquet").exists()
     summary = pl.read_csv(tmp_path / "results/summary.csv")
     assert "mytask" in set(summary["task"]), summary
+    # a second run has nothing to do; another answer type (another kind) reruns the chain
+    proc = _snakemake(tmp_path, configfile, "results/summary.csv", options=("-n",))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    latex = _tiny_config(tmp_path, _definition(files, answer_type="latex"))
+    proc = _snakemake(tmp_path, latex, "results/summary.csv", options=("-n",))
+    planned = proc.stdout + proc.stderr
+    for rule in ("raw_data", "sample_paths", "mistakes", "correct", "train", "predict", "eval"):
+        assert f"rule {rule}:" in planned or f"localrule {rule}:" in planned, rule
