@@ -1,8 +1,9 @@
 """A task of the user's own, defined only in the config (``tasks_defined``: lema.tasks,
 lema/data/defined.py): its files are read with the configured field names into a raw table
 graded by its answer type, a wrong field name fails in one line naming the file and the key,
-and `tasks` naming an undefined task fails in one line. Built from the embedded GSM8K slice,
-renamed to fields of our own."""
+`tasks` naming an undefined task fails in one line, the stage commands grade it by its kind,
+and the whole graph runs for it on the demo's tiny models. Built from the embedded GSM8K
+slice, renamed to fields of our own."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ def test_an_undefined_task_in_tasks_fails_in_one_line(tmp_path):
 
 def test_the_whole_graph_plans_for_a_task_defined_only_in_config(tmp_path):
     """Every rule takes the task; maps keyed by task fall back to its kind's entry (numeric:
-    gsm8k's prompts and limits). Running the graph past the raw tables is not wired yet."""
+    gsm8k's prompts and limits); the end-to-end run is the last test here."""
     files = _write_task(tmp_path / "mine")
     configfile = _config(tmp_path, _definition(files), ["mytask"])
     proc = _snakemake(tmp_path, configfile, options=("-n", "-p"))
