@@ -59,6 +59,14 @@ def defined_tasks(config: dict[str, Any]) -> dict[str, Task]:
                 f"config key 'tasks_defined.{name}.answer_type': '{answer_type}' is not one of "
                 f"{', '.join(KIND_OF_ANSWER_TYPE)}"
             )
+        if answer_type == "choice":
+            # the stages that grade sampled paths follow the kind (numeric for choice), which
+            # reads no option letter: every path would count as "no answer", silently
+            raise ConfigError(
+                f"config key 'tasks_defined.{name}.answer_type': 'choice' is not supported for "
+                "a task of your own yet (sampling and correction would read no option letter); "
+                "use numeric or latex"
+            )
         out[name] = Task(name, answer_type, KIND_OF_ANSWER_TYPE[answer_type], origin="config")
     return out
 

@@ -479,3 +479,16 @@ def test_an_undefined_task_or_a_bad_definition_fails_in_one_line():
     config = study()
     config["tasks_defined"] = {"mine": {"train": "a", "test": "b", "question": "q"}}
     assert error_of(config).startswith("config key 'tasks_defined.mine.answer' is required")
+    # a choice task is refused until the stages grade option letters (none would be read)
+    for answer_type, accepted in (("latex", True), ("numeric", True), ("choice", False)):
+        config = study()
+        config["tasks_defined"] = {
+            "mine": {"train": "a", "test": "b", "question": "q", "answer": "a"}
+        }
+        config["tasks_defined"]["mine"]["answer_type"] = answer_type
+        if accepted:
+            validate_config(config)
+        else:
+            assert error_of(config).startswith(
+                "config key 'tasks_defined.mine.answer_type': 'choice' is not supported"
+            )
