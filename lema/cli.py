@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lema.models.cli",
         "completions for a JSONL of requests (hf/openai/file, cached)",
     ),
+    "cache": (
+        "lema.models.cache_cli",
+        "inspect (stats) and compact (merge) the response cache",
+    ),
     "sample": (
         "lema.datagen.cli:sample",
         "sample and grade reasoning paths (…/paths/{generator}.parquet)",
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     finally:
         sys.argv = saved
-    from lema.models.serve import serving
+    from lema.serving import serving
 
     try:
         with serving():  # a model the command serves itself stays up until it ends

@@ -15,6 +15,8 @@ from lema.workflow.paths import (
     SUMMARY_HTML,
     SUMMARY_MD,
     adapter_folder,
+    benchmark_metrics,
+    benchmark_predictions,
     checkpoints_folder,
     cot_augmented_table,
     cot_table,
@@ -46,6 +48,8 @@ BACKBONES = list(config["backbones"])
 TRAIN_MIXES = rule_params.train_mixes(config)  # `mixes` and the size curve's (mix.sizes)
 EVAL_MIXES = rule_params.eval_mixes(config)
 SIZE_MIXES = rule_params.size_mixes(config)
+# evaluation-only benchmarks: task -> its benchmarks (evaluation.benchmarks)
+TASK_BENCHMARKS = {t: rule_params.task_benchmarks(config, t) for t in TASKS}
 
 
 def _alternation(names):
@@ -56,6 +60,8 @@ def _alternation(names):
 # only configured names match, so an unknown one fails as "no rule to produce" its path
 GENERATOR_PATTERN = _alternation(sorted(GENERATORS, key=len, reverse=True))
 BACKBONE_PATTERN = _alternation(sorted(BACKBONES, key=len, reverse=True))
+# every benchmark lema reads: any can be built on request; rule all asks for the configured ones
+BENCHMARK_PATTERN = _alternation(sorted(rule_params.known_benchmarks(), key=len, reverse=True))
 # the mixes `mix` writes from the pool alone (cot_matched has its own rule), and those evaluated
 POOL_MIXES = sorted(
     {m for m in TRAIN_MIXES + EVAL_MIXES if m not in ("base", "cot_matched")}, key=len, reverse=True
@@ -81,6 +87,24 @@ def data_content(wildcards, split=None):
 
 def data_filters(wildcards):
     return rule_params.rule_filters(config, wildcards.task, wildcards.split)
+
+
+def benchmark_source(wildcards):
+    try:
+        return rule_params.benchmark_source_args(config, wildcards.benchmark)
+    except ConfigError as exc:
+        config_exit(exc)
+
+
+def benchmark_content(wildcards):
+    try:
+        return rule_params.benchmark_content(config, wildcards.benchmark)
+    except ConfigError as exc:
+        config_exit(exc)
+
+
+def benchmark_filters(wildcards):
+    return rule_params.rule_filters(config, wildcards.benchmark, "test")
 
 
 def warmup_rows_args(wildcards):
@@ -328,6 +352,11 @@ def predict_inputs(wildcards):
     return inputs
 
 
+def predict_benchmark_inputs(wildcards):
+    """predict_inputs, with the benchmark's test table as the test set."""
+    return {**predict_inputs(wildcards), "test": raw_table(wildcards.benchmark, "test")}
+
+
 def predict_spec(wildcards):
     """The decoding model spec as canonical JSON (a param: a change re-decodes)."""
     try:
@@ -370,16 +399,29 @@ def metrics_files():
     return [metrics_file(t, b, m) for t in TASKS for b in BACKBONES for m in EVAL_MIXES]
 
 
+def benchmark_metrics_files():
+    """Every evaluation-only benchmark's metrics.json: task x backbone x evaluation mix x
+    each of the task's benchmarks (evaluation.benchmarks), for the mixes in
+    evaluation.benchmark_mixes."""
+    return [
+        benchmark_metrics(t, b, m, bench)
+        for t in TASKS
+        for b in BACKBONES
+        for m in rule_params.benchmark_mixes(config)
+        for bench in TASK_BENCHMARKS[t]
+    ]
+
+
 def summary_inputs():
     """What `lema summary` reads: every metrics.json and the predictions beside it (per-problem
-    outcomes for the paired tests)."""
+    outcomes for the paired tests), and the benchmarks' metrics.json (their columns)."""
     return [
         f
         for t in TASKS
         for b in BACKBONES
         for m in EVAL_MIXES
         for f in (metrics_file(t, b, m), predictions_table(t, b, m))
-    ]
+    ] + benchmark_metrics_files()
 
 
 def size_curve_stats():
@@ -429,6 +471,6 @@ def all_targets():
     targets += mix_targets() + [FUNNEL_TXT]
     targets += [adapter_folder(t, b, m) for t in TASKS for b in BACKBONES for m in TRAIN_MIXES]
     plots = plot_files(TASKS, bool(SIZE_MIXES)).values()
-    targets += metrics_files() + [SUMMARY_CSV, SUMMARY_MD, *plots]
+    targets += metrics_files() + benchmark_metrics_files() + [SUMMARY_CSV, SUMMARY_MD, *plots]
     targets += [SUMMARY_HTML, FUNNEL_HTML, CORRECTIONS_HTML]
     return targets

@@ -42,3 +42,25 @@ rule warmup_data:
         "lema data --task {wildcards.task:q} --split train"
         " {params.source:q} {params.rows:q} --operational \"$LEMA_OPERATIONAL\""
         " --out {output:q} > {log:q} 2>&1"
+
+
+# Evaluation-only benchmarks (config evaluation.benchmarks): data/raw/{benchmark}/test.parquet,
+# a test split only, from data.local.{benchmark} when given, else the pinned public file
+# (lema.data.benchmarks; there is no embedded slice). data.limit.test applies as to the tasks.
+rule raw_benchmark:
+    output:
+        raw_table("{benchmark}", "test"),
+    params:
+        source=benchmark_source,
+        content=benchmark_content,
+        filters=benchmark_filters,
+    wildcard_constraints:
+        benchmark=BENCHMARK_PATTERN,
+    log:
+        "logs/data/{benchmark}/test.log",
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "lema data --task {wildcards.benchmark:q} --split test"
+        " {params.source:q} {params.filters:q} --operational \"$LEMA_OPERATIONAL\""
+        " --out {output:q} > {log:q} 2>&1"

@@ -76,14 +76,20 @@ def _expected(config: dict) -> dict[str, int]:
     sizes = 2 * len(config["mix"]["sizes"])  # cot_nN and lema_nN
     mixes = len(config["mixes"]) + sizes
     evaluated = len(config["evaluation"]["mixes"]) + sizes
+    benchmarks = config["evaluation"]["benchmarks"]
+    pairs = sum(len(benchmarks.get(t, [])) for t in config["tasks"])  # task x its benchmark
+    chosen = config["evaluation"].get("benchmark_mixes")
+    on_benchmarks = evaluated if chosen is None else len(chosen)
     return {
         "raw_data": tasks * 2,
+        "raw_benchmark": len({b for t in config["tasks"] for b in benchmarks.get(t, [])}),
         "sample_paths": tasks * len(config["generators"]),
         "cot_augment": tasks,
         "mix_matched": tasks,  # cot_matched, from the augmented CoT
         "mix": tasks * (mixes - 1),
         "train": tasks * backbones * mixes,
         "predict": tasks * backbones * evaluated,
+        "predict_benchmark": pairs * backbones * on_benchmarks,
     }
 
 

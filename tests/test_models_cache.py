@@ -43,7 +43,7 @@ def _writer(path: str, worker: int, count: int) -> None:
     cache.close()
 
 
-def test_several_processes_write_one_cache(tmp_path):
+def test_several_processes_share_one_cache(tmp_path):
     path = str(tmp_path / "shared.sqlite")
     ctx = mp.get_context("spawn" if sys.platform == "darwin" else "fork")
     procs = [ctx.Process(target=_writer, args=(path, w, 300)) for w in range(4)]
@@ -56,6 +56,9 @@ def test_several_processes_write_one_cache(tmp_path):
     got = cache.get_many(f"k{i}" for i in range(600))
     assert len(got) == 600 and len(cache) == 600
     assert all(v[0] == f"value of {k}" for k, v in got.items())
+    # each process wrote its own shard, with a rollback journal (no WAL, no shared memory)
+    assert len(list((tmp_path / "shared.sqlite.d").iterdir())) == 4
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(("-wal", "-shm"))]
 
 
 def test_concurrent_generate_processes_share_a_cache(openai_server, tmp_path):

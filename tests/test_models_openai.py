@@ -379,7 +379,9 @@ def test_cache_file_has_no_plaintext_secrets(openai_server, tmp_path, monkeypatc
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-appear")
     server = openai_server()
     generate(spec_for(server), requests(3), cache=tmp_path / "c.sqlite")
-    data = b"".join(p.read_bytes() for p in Path(tmp_path).glob("c.sqlite*"))
+    files = [p for p in Path(tmp_path).rglob("*") if p.is_file()]  # the base and its shards
+    assert any(p.parent.name == "c.sqlite.d" for p in files)
+    data = b"".join(p.read_bytes() for p in files)
     assert b"sk-should-not-appear" not in data
 
 

@@ -1,4 +1,4 @@
-"""Self-served models (lema.models.serve) with tests/openai_server.py as the serve command,
+"""Self-served models (lema.serving) with tests/openai_server.py as the serve command,
 inside real `lema` jobs (subprocesses whose stderr is a job log, as under Snakemake): start,
 readiness, requests, stop; a server that never becomes ready, one that exits at once, one that
 dies mid-run (the rerun pays only for what is missing); SIGTERM and SIGKILL to the job leave
@@ -23,7 +23,7 @@ import yaml
 from lema.config import decode_spec, validate_config
 from lema.errors import ConfigError, LemaError
 from lema.models import generate
-from lema.models.serve import command_argv, served, serving
+from lema.serving import command_argv, served, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "tests" / "openai_server.py"
@@ -230,13 +230,13 @@ def test_a_server_that_ignores_sigterm_is_killed_after_stop_s():
 
 
 def test_a_port_another_job_holds_is_not_drawn():
-    from lema.models.serve import free_port
+    from lema.serving import free_port
 
     port, lock = free_port()
     lock.close()
     # another job (a process of its own) holds `port`, its server not yet listening
     holder = subprocess.Popen(
-        [PY, "-c", "import sys; from lema.models.serve import free_port; "
+        [PY, "-c", "import sys; from lema.serving import free_port; "
          f"p, l = free_port(iter([{port}])); print(p, flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

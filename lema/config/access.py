@@ -73,7 +73,7 @@ def decode_spec(
     for mix ``base`` (else its model id), and ``{backbone}-{task}-{mix}``
     (``evaluation.served_name`` pattern) for an adapter; with ``evaluation.serve`` the spec
     also has ``serve`` and, for an adapter, ``adapter`` and ``base_model`` (what the job's own
-    server loads: lema.models.serve). With ``evaluation.samples`` above 1
+    server loads: lema.serving). With ``evaluation.samples`` above 1
     the spec has a ``samples`` entry (n, temperature, top_p, seed: lema.evaluation.predict);
     with 1 it has none, so a greedy-only spec is the same as before the key existed.
     """

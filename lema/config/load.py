@@ -83,11 +83,17 @@ def _check_models(config: dict[str, Any]) -> None:
     evaluation = config.get("evaluation", {})
     if evaluation.get("serve") is not None:
         _check_serve(evaluation, "evaluation", evaluation.get("backend", "hf"))
+    for i, mix in enumerate(evaluation.get("benchmark_mixes") or []):
+        if mix not in evaluation.get("mixes", []):
+            raise ConfigError(
+                f"config key 'evaluation.benchmark_mixes[{i}]': mix '{mix}' is not evaluated "
+                f"(evaluation.mixes: {', '.join(evaluation.get('mixes', []))})"
+            )
 
 
 def _check_serve(entry: dict[str, Any], where: str, backend: str) -> None:
     """A `serve` block: for the openai backend, instead of a base_url, placeholders known."""
-    from lema.models.serve import check_settings
+    from lema.serving import check_settings
 
     if backend != "openai":
         raise ConfigError(

@@ -180,6 +180,10 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix", help="mix name recorded in metrics.json (default: from the path)")
     parser.add_argument("--model", help="base model id recorded in metrics.json")
     parser.add_argument(
+        "--benchmark",
+        help="the evaluation-only benchmark recorded in metrics.json (default: from the path)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=None, help="grading processes (default: CPUs, max 8)"
     )
     parser.add_argument(
@@ -195,7 +199,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from lema.workflow.paths import eval_context
 
     inferred = eval_context(args.predictions)  # task / backbone / mix from the path
-    flags = {"backbone": args.backbone, "mix": args.mix, "model": args.model}
+    flags = {
+        "backbone": args.backbone,
+        "mix": args.mix,
+        "model": args.model,
+        "benchmark": args.benchmark,
+    }
     task = args.task or inferred.get("task")
     if task is None:
         raise DataError(
@@ -212,7 +221,7 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     line = (
         f"{task}: pass@1 {metrics['pass@1']:.2f}% ({metrics['correct']}/{metrics['n']}), "
-        f"paper rule {metrics['pass@1_paper_rule']:.2f}%, "
+        f"paper rule {_pct_text(metrics['pass@1_paper_rule'])}, "
         f"no answer {metrics['no_answer_rate']:.2f}%"
         f"{sampled_text(metrics)}"
     )
@@ -220,6 +229,11 @@ def run_eval(args: argparse.Namespace) -> int:
         line += f", {metrics['timeouts']} timed out"
     print(line, file=sys.stderr if args.output else sys.stdout)
     return 0
+
+
+def _pct_text(value: float | None) -> str:
+    """``12.50%``, or ``none`` for a figure that has no meaning here (null in metrics.json)."""
+    return "none" if value is None else f"{value:.2f}%"
 
 
 # ---------------------------------------------------------------------------------- `lema summary`

@@ -35,6 +35,13 @@ each ``{"value", "ci95", "problems"}`` (problems with at least k samples), and `
 the sample count and how the intervals and ties are made. The headline ``pass@1`` stays the
 greedy one, the figure the paper reports.
 
+A table with an ``answer_type`` column (an evaluation-only benchmark's, lema.data.benchmarks)
+is graded row by row as that column says (:func:`lema.grading.typed_item`: numeric with the
+GSM8K grader, latex with the MATH grader, choice and text with lema.grading.choice), whatever
+the task; its metrics gain ``by_answer_type``. The paper's rule is applied to numeric and latex
+rows only (as GSM8K and MATH): a choice or text row has none (``correct_paper`` null), and a
+table holding any such row has ``pass@1_paper_rule`` null, ``paper_rule`` saying why.
+
 pass@1 and every rate in metrics.json are percentages (0-100), like the paper's tables.
 """
 
@@ -50,9 +57,19 @@ import polars as pl
 from lema.errors import DataError
 from lema.evaluation.stats import CI_METHOD, mean_interval, pass_at_k, wilson_interval
 from lema.evaluation.votes import label_samples, majority_correct
-from lema.grading import GRADER, PAPER_RULE, Graded, grade_batch, paper_correct
+from lema.grading import (
+    GRADER,
+    PAPER_RULE,
+    TASKS,
+    Graded,
+    grade_batch,
+    paper_correct,
+    typed_item,
+)
 from lema.io import write_json, write_parquet
 from lema.tables import (
+    ANSWER_TYPE,
+    CHOICES,
     COMPLETION,
     CORRECT_PAPER,
     GOLD,
@@ -71,6 +88,11 @@ from lema.tables import (
 )
 
 DEFAULT_TIMEOUT_S = 20.0
+#: metrics.json's ``paper_rule`` when some row's answer is a choice or a text
+NO_PAPER_RULE = (
+    "none: the paper's rule reads numbers (GSM8K) and MATH answers; some rows here are "
+    "multiple-choice or text answers"
+)
 PASS_K_CI_METHOD = "wilson at the mean of the per-problem estimates (conservative)"
 VOTE_TIE_RULE = "a tie goes to the cluster whose first vote came earliest"
 
@@ -136,7 +158,16 @@ def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
             "ci_method": CI_METHOD,
         }
     )
-    if CORRECT_PAPER in frame.columns:
+    if CORRECT_PAPER in frame.columns and frame[CORRECT_PAPER].null_count():
+        out.update(
+            {
+                "correct_paper_rule": None,
+                "pass@1_paper_rule": None,
+                "ci95_paper_rule": None,
+                "paper_rule": NO_PAPER_RULE,
+            }
+        )
+    elif CORRECT_PAPER in frame.columns:
         paper = int(frame[CORRECT_PAPER].fill_null(False).sum()) if n else 0
         out.update(
             {
@@ -162,6 +193,9 @@ def compute_metrics(frame: pl.DataFrame, **meta: Any) -> dict[str, Any]:
         out["by_level"] = by_level
     if by_subject:
         out["by_subject"] = by_subject
+    by_type = _breakdown(frame, ANSWER_TYPE)
+    if by_type:
+        out["by_answer_type"] = by_type
     return out
 
 
@@ -271,6 +305,32 @@ def read_predictions(path: str | Path) -> pl.DataFrame:
     )
 
 
+def grading_items(frame: pl.DataFrame, task: str) -> list[Any]:
+    """The :func:`lema.grading.grade_batch` items of a predictions table: (completion, gold,
+    task), or with an ``answer_type`` column each row's :func:`lema.grading.typed_item`."""
+    completions, gold = frame[COMPLETION].to_list(), frame[GOLD].to_list()
+    if ANSWER_TYPE not in frame.columns:
+        return [(c, g, task) for c, g in zip(completions, gold, strict=True)]
+    types = frame[ANSWER_TYPE].to_list()
+    choices = frame[CHOICES].to_list() if CHOICES in frame.columns else [None] * frame.height
+    for i, t in enumerate(types):
+        if t is None:
+            raise DataError(f"row {i + 1} ({frame[ID][i]}): no answer_type")
+    try:
+        return [
+            typed_item(c, g, t, o)
+            for c, g, t, o in zip(completions, gold, types, choices, strict=True)
+        ]
+    except ValueError as exc:
+        raise DataError(f"column '{ANSWER_TYPE}': {exc}") from None
+
+
+def _paper_correct(item: Any) -> bool | None:
+    """The paper's rule on one grading item (None for a choice or text answer: it has none)."""
+    completion, gold, kind = item[:3]
+    return paper_correct(completion, gold, kind) if kind in TASKS else None
+
+
 def _sample_lists(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     """``frame`` with its ``samples`` column as lists of strings (DataError when it is not
     a list column)."""
@@ -328,14 +388,15 @@ def grade_frame(
     """``frame`` with ``extracted``, ``correct``, ``timed_out`` and ``correct_paper`` (the
     paper's rule) (re)computed from the text (``workers`` grading processes, default the CPU
     count up to 8; ``timeout_s`` per item); with a ``samples`` column, the sample columns
-    too (the samples graded in the same batch as the greedy completions)."""
-    items = [(c, g, task) for c, g in zip(frame["completion"], frame["gold"], strict=True)]
+    too (the samples graded in the same batch as the greedy completions, each sample as its
+    row is: by the task, or by the row's ``answer_type``)."""
+    items = grading_items(frame, task)
     sizes: list[int] = []
     if SAMPLES in frame.columns:
         lists = [list(s or []) for s in frame[SAMPLES].to_list()]
         sizes = [len(s) for s in lists]
-        gold = frame["gold"].to_list()
-        items += [(c, g, task) for s, g in zip(lists, gold, strict=True) for c in s]
+        rows = list(items)
+        items += [(c, *row[1:]) for s, row in zip(lists, rows, strict=True) for c in s]
     graded_all = grade_batch(items, workers=workers, timeout_s=timeout_s)
     graded_items = graded_all[: frame.height]
     graded = frame.with_columns(
@@ -344,7 +405,7 @@ def grade_frame(
         pl.Series("timed_out", [g.timed_out for g in graded_items], dtype=pl.Boolean),
         pl.Series(
             CORRECT_PAPER,
-            [paper_correct(c, g, task) for c, g, _ in items[: frame.height]],
+            [_paper_correct(item) for item in items[: frame.height]],
             dtype=pl.Boolean,
         ),
     )

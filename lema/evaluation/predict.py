@@ -20,6 +20,11 @@ one request of n samples per problem — the path the sampling stage takes — s
 its own entry of the response cache (asking for 8 after 4 decodes only 4 more). They fill the
 list column ``samples``, graded into pass@k and maj@k (lema.evaluation.metrics). The greedy
 completion and its pass@1 do not change.
+
+An evaluation-only benchmark's table (``data/raw/{benchmark}/test.parquet``) is decoded the same
+way, with the training task's prompt; its ``answer_type`` and ``choices`` columns are kept in
+the predictions, and each row is graded as its ``answer_type`` says (AQuA's question already
+lists its options).
 """
 
 from __future__ import annotations
@@ -36,7 +41,18 @@ from lema.evaluation.metrics import DEFAULT_TIMEOUT_S, compute_metrics, grade_fr
 from lema.formats import cot_prompt
 from lema.io import write_json, write_parquet
 from lema.models import Usage, call_model
-from lema.tables import COMPLETION, GOLD, ID, LEVEL, QUESTION, SAMPLES, SUBJECT, read_table
+from lema.tables import (
+    ANSWER_TYPE,
+    CHOICES,
+    COMPLETION,
+    GOLD,
+    ID,
+    LEVEL,
+    QUESTION,
+    SAMPLES,
+    SUBJECT,
+    read_table,
+)
 
 # Greedy decoding stops here too: base models tend to go on with a new few-shot question.
 STOP = ["\nQuestion:"]
@@ -203,6 +219,7 @@ def predict(
         table = table.with_columns(
             pl.Series(SAMPLES, [sampled[i] for i in table[ID].to_list()], pl.List(pl.String))
         )
+    table = table.with_columns(frame[c] for c in (ANSWER_TYPE, CHOICES) if c in frame.columns)
     started = time.perf_counter()
     graded = grade_frame(table, task, workers=workers, timeout_s=grade_timeout_s)
     grade_s = time.perf_counter() - started

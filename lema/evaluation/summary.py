@@ -11,6 +11,13 @@ table beside each metrics.json), and the paper's delta; on each ablation row
 test, and the rows of the data-size curve (``cot_nN``, ``lema_nN``) in size order. All figures
 are percentages.
 
+A metrics file of an evaluation-only benchmark (``benchmark`` in it: a task's adapter decoded
+on SVAMP, AIME 2024, ..., config ``evaluation.benchmarks``) adds no row: it fills the columns
+``{benchmark}_n``, ``{benchmark}_pass_at_1`` and its Wilson interval on the row of the same
+task × backbone × mix, so in-distribution and transfer figures sit side by side (the Markdown
+and HTML tables show one "pass@1 [95% CI]" column per benchmark, next to the task's own).
+Without benchmark metrics the table is as it always was.
+
 When a metrics file has sampled figures (``evaluation.samples`` > 1), the table gains
 ``samples`` (n) and, for every k of any row, ``sampled_pass_at_{k}`` and
 ``sampled_maj_at_{k}`` with their intervals (CSV; ``pass_at_1`` stays the greedy figure);
@@ -28,6 +35,7 @@ from typing import Any
 
 import polars as pl
 
+from lema.data import BENCHMARKS
 from lema.errors import DataError
 from lema.evaluation.stats import (
     BOOTSTRAP_RESAMPLES,
@@ -59,6 +67,22 @@ _PAPER_BACKBONES = [
 MIX_ORDER = ["base", "cot", "cot_matched", "lema", "lema_no_explanation", "lema_no_evolution"]
 TASK_ORDER = ["gsm8k", "math"]
 TASK_LABEL = {"gsm8k": "GSM8K", "math": "MATH"}
+
+BENCHMARK_LABEL = {
+    "svamp": "SVAMP",
+    "asdiv": "ASDiv",
+    "mawps": "MAWPS",
+    "aqua": "AQuA",
+    "aime24": "AIME 2024",
+    "amc23": "AMC 2023",
+}
+#: the columns one benchmark's metrics fill (``{benchmark}`` + suffix)
+BENCHMARK_SUFFIXES = {
+    "_n": pl.Int64,
+    "_pass_at_1": pl.Float64,
+    "_pass_at_1_ci95_lo": pl.Float64,
+    "_pass_at_1_ci95_hi": pl.Float64,
+}
 
 #: the deltas of a `lema` row: (reference mix, column)
 DELTAS = (("cot", "lema_minus_cot"), ("cot_matched", "lema_minus_cot_matched"))
@@ -278,6 +302,38 @@ def _fill_ablation_deltas(rows: list[dict[str, Any]], outcomes: dict[tuple, dict
             r[f"{ABLATION_DELTA}_p"] = test["p_mcnemar"]
 
 
+def _benchmark_cells(m: dict[str, Any]) -> dict[str, Any]:
+    """The columns a benchmark's metrics file fills on its task × backbone × mix row."""
+    b, n, correct = m["benchmark"], int(m["n"]), int(m["correct"])
+    lo, hi = wilson_interval(correct, n) or [None, None]
+    return {
+        f"{b}_n": n,
+        f"{b}_pass_at_1": float(m["pass@1"]),
+        f"{b}_pass_at_1_ci95_lo": lo,
+        f"{b}_pass_at_1_ci95_hi": hi,
+    }
+
+
+def _add_benchmarks(rows: list[dict[str, Any]], transfer: dict[tuple, dict]) -> dict[str, Any]:
+    """Fill each row's benchmark columns (``transfer``: (task, backbone, mix) -> columns);
+    return the schema of the benchmark columns present, in the registry's order."""
+    by_key = {(r["task"], r["backbone"], r["mix"]): r for r in rows}
+    for key, cells in transfer.items():
+        if key not in by_key:
+            raise DataError(
+                f"benchmark metrics of {'/'.join(key)} without the in-distribution metrics.json "
+                "of the same task, backbone and mix"
+            )
+        by_key[key].update(cells)
+    present = {c for cells in transfer.values() for c in cells}
+    return {
+        f"{b}{suffix}": dtype
+        for b in BENCHMARKS
+        for suffix, dtype in BENCHMARK_SUFFIXES.items()
+        if f"{b}_pass_at_1" in present
+    }
+
+
 def build_summary(files: list[str | Path]) -> pl.DataFrame:
     """The summary table of metrics.json files. Each one's per-problem outcomes are read from
     the predictions table beside it (``predictions.parquet``, or a .parquet file among
@@ -285,12 +341,21 @@ def build_summary(files: list[str | Path]) -> pl.DataFrame:
     metrics_files, named = _split_files(files)
     rows: list[dict[str, Any]] = []
     outcomes: dict[tuple, dict | None] = {}
+    transfer: dict[tuple, dict[str, Any]] = {}
     for path in metrics_files:
         m = read_json(path)
         missing = [k for k in ("task", "backbone", "mix", "n", "pass@1") if k not in m]
         if missing:
             raise DataError(f"{path}: not a lema metrics file (missing {', '.join(missing)})")
         key = (m["task"], m["backbone"], m["mix"])
+        if "benchmark" in m:
+            cells = transfer.setdefault(key, {})
+            if f"{m['benchmark']}_pass_at_1" in cells:
+                raise DataError(
+                    f"{path}: a second metrics file for {'/'.join(key)} on {m['benchmark']}"
+                )
+            cells.update(_benchmark_cells(m))
+            continue
         if key in outcomes:
             raise DataError(f"{path}: a second metrics file for {'/'.join(key)}")
         preds = named.get(path.parent, path.parent / PREDICTIONS_NAME)
@@ -299,7 +364,8 @@ def build_summary(files: list[str | Path]) -> pl.DataFrame:
     _fill_deltas(rows, outcomes)
     _fill_ablation_deltas(rows, outcomes)
     rows.sort(key=_sort_key)
-    schema = {**SCHEMA, **_sampled_schema(rows)}
+    transfer_schema = _add_benchmarks(rows, transfer)
+    schema = {**SCHEMA, **_sampled_schema(rows), **transfer_schema}
     rows = [{c: r.get(c) for c in schema} for r in rows]
     return pl.DataFrame(rows, schema=schema).select(list(schema))
 
@@ -337,6 +403,30 @@ TEXT_KEYS = ("task", "backbone", "mix")
 _SIGNED = {"paper_rule_minus_paper", "paper_lema_minus_cot"}
 _WITH_CI = {"pass_at_1", "pass_at_1_paper_rule"}
 _WITH_TEST = {col for _, col in DELTAS} | {ABLATION_DELTA}
+_BENCHMARK_PASS = {f"{b}_pass_at_1" for b in BENCHMARKS}
+
+
+def _with_benchmarks(headers: list[tuple[str, str]], frame: pl.DataFrame) -> list[tuple[str, str]]:
+    """``headers`` with one pass@1 column per benchmark in ``frame``, after the task's own."""
+    extra = [
+        (f"{BENCHMARK_LABEL.get(b, b)} pass@1 (%) [95% CI]", f"{b}_pass_at_1")
+        for b in BENCHMARKS
+        if f"{b}_pass_at_1" in frame.columns
+    ]
+    at = next(i for i, (_, key) in enumerate(headers) if key == "pass_at_1") + 1
+    return headers[:at] + extra + headers[at:]
+
+
+def _transfer_note(frame: pl.DataFrame) -> str:
+    """The footnote's sentence on benchmark columns, when the table has some."""
+    if not any(f"{b}_pass_at_1" in frame.columns for b in BENCHMARKS):
+        return ""
+    return (
+        " Benchmark columns (SVAMP, ASDiv, ...): the same adapter decoded greedily on that "
+        "evaluation-only test set with its task's prompt (config evaluation.benchmarks), each "
+        "answer graded as its type says (numeric, LaTeX, choice letter or text), pass@1 with "
+        "its Wilson 95% CI."
+    )
 
 
 def _p_text(p: float) -> str:
@@ -361,7 +451,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
         return "–"
     if key == "paper_pass_at_1":
         return f"{value:.1f} ({row['paper_backbone']})"
-    if key in _WITH_CI and row[f"{key}_ci95_lo"] is not None:
+    if (key in _WITH_CI or key in _BENCHMARK_PASS) and row[f"{key}_ci95_lo"] is not None:
         return f"{value:.1f} [{row[f'{key}_ci95_lo']:.1f}, {row[f'{key}_ci95_hi']:.1f}]"
     if key in _WITH_TEST:
         text = f"{value:+.1f}"
@@ -402,11 +492,13 @@ SAMPLED_FOOTNOTE = (
 
 
 def _footnote(frame: pl.DataFrame) -> str:
-    return FOOTNOTE + (SAMPLED_FOOTNOTE if "samples" in frame.columns else "")
+    return (
+        FOOTNOTE + (SAMPLED_FOOTNOTE if "samples" in frame.columns else "") + _transfer_note(frame)
+    )
 
 
 def to_markdown(frame: pl.DataFrame) -> str:
-    headers = _headers(frame)
+    headers = _with_benchmarks(_headers(frame), frame)
     lines = [
         "# lema results: pass@1 per task × backbone × mix",
         "",
@@ -429,7 +521,7 @@ def _note_html(note: str) -> str:
 
 
 def to_html(frame: pl.DataFrame) -> str:
-    headers = _headers(frame)
+    headers = _with_benchmarks(_headers(frame), frame)
     head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in headers)
     body = []
     for row in frame.iter_rows(named=True):

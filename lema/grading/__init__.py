@@ -24,7 +24,7 @@ from lema.grading.extract import TASKS, extract_answer, gold_answer, gold_value
 from lema.grading.normalise import normalize_math
 from lema.grading.paper_rule import PAPER_RULE, paper_correct
 from lema.grading.pool import SYMPY_TIMEOUT_S, shutdown
-from lema.grading.typed import ANSWER_TYPES, grade_typed
+from lema.grading.typed import ANSWER_TYPES, grade_typed, grading_kind, typed_item
 
 __all__ = [
     "ANSWER_TYPES",
@@ -44,7 +44,9 @@ __all__ = [
     "grade_choice",
     "grade_text",
     "grade_typed",
+    "grading_kind",
     "normalize_math",
     "paper_correct",
     "shutdown",
+    "typed_item",
 ]

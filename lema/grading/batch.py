@@ -4,7 +4,11 @@ in bulk (``lema sample`` grades its paths, ``lema eval`` / ``lema predict`` thei
 ``grade_batch(items, workers=..., timeout_s=...)`` returns one :class:`Graded` ``(pred,
 correct, timed_out)`` per item, in input order. Per item: an empty completion has no answer;
 else ``pred = extract_answer(completion, task)`` and ``correct = equivalent(pred, gold, task)``
-(False without an answer or a gold answer).
+(False without an answer or a gold answer). An item of a table that says how each row is
+graded (an evaluation-only benchmark's ``answer_type``, :func:`lema.grading.typed.typed_item`)
+names a task's grader (numeric: ``gsm8k``, latex: ``math``) or ``choice`` / ``text``, and a
+choice item carries its option texts as a fourth element: those two are read by
+:mod:`lema.grading.choice`, under the same bound.
 
 - **De-duplication**: identical items are graded once (grading is a function of the item).
 - **Parallelism, one mechanism**: a ``multiprocessing`` pool of *spawned* processes, each of
@@ -33,6 +37,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
+from lema.grading.choice import extract_choice, extract_text_answer, grade_choice, grade_text
+
 if TYPE_CHECKING:
     from multiprocessing.pool import Pool
 
@@ -45,7 +51,11 @@ SERIAL_MAX = 64
 #: items handed to a worker at a time when there is no per-item bound
 CHUNK = 16
 
-Item = tuple[str | None, str | None, str]  # (completion, gold answer, task)
+#: (completion, gold answer, task), or (completion, gold, kind, option texts or None): kind a
+#: task or ``choice`` / ``text`` (lema.grading.typed.typed_item)
+Item = (
+    tuple[str | None, str | None, str] | tuple[str | None, str | None, str, tuple[str, ...] | None]
+)
 
 
 class Graded(NamedTuple):
@@ -65,13 +75,28 @@ def default_workers() -> int:
 def grade_item(grader: ModuleType, item: Item) -> tuple[str | None, bool]:
     """(extracted answer, correct) of one (completion, gold, task) with ``grader``'s
     ``extract_answer`` and ``equivalent``."""
-    completion, gold, task = item
+    completion, gold, task = item[:3]
     if not completion:
         return None, False
+    if task in ("choice", "text"):
+        return _grade_other(completion, gold, task, item[3] if len(item) > 3 else None)
     pred = grader.extract_answer(completion, task)
     if pred is None or gold is None:
         return pred, False
     return pred, bool(grader.equivalent(pred, gold, task))
+
+
+def _grade_other(
+    completion: str, gold: str | None, kind: str, choices: tuple[str, ...] | None
+) -> tuple[str | None, bool]:
+    """(the option letter or text answer stated, correct) of a choice or text item."""
+    if kind == "choice":
+        pred = extract_choice(completion, choices)
+        return pred, pred is not None and gold is not None and grade_choice(
+            completion, gold, choices
+        )
+    pred = extract_text_answer(completion)
+    return pred, pred is not None and gold is not None and grade_text(completion, gold)
 
 
 def grade_batch(

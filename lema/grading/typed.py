@@ -19,6 +19,28 @@ GRADING_TASK = {"numeric": "gsm8k", "latex": "math"}
 ANSWER_TYPES = ("numeric", "latex", "choice", "text")
 
 
+def grading_kind(answer_type: str) -> str:
+    """What grades an answer type in :func:`lema.grading.grade_batch`: a task's grader
+    (``gsm8k`` for numeric, ``math`` for latex), or ``choice`` / ``text``."""
+    if answer_type not in ANSWER_TYPES:
+        raise ValueError(
+            f"unknown answer type {answer_type!r} (expected one of {', '.join(ANSWER_TYPES)})"
+        )
+    return GRADING_TASK.get(answer_type, answer_type)
+
+
+def typed_item(
+    completion: str | None,
+    gold: str | None,
+    answer_type: str,
+    choices: Sequence[str] | None = None,
+) -> tuple[str | None, str | None, str, tuple[str, ...] | None]:
+    """The :func:`lema.grading.grade_batch` item of a row graded as ``answer_type`` says:
+    grading it gives what :func:`grade_typed` gives, under the batch's per-item time bound."""
+    kind = grading_kind(answer_type)
+    return (completion, gold, kind, tuple(choices) if kind == "choice" and choices else None)
+
+
 def grade_typed(
     completion: str | None,
     gold: str,

@@ -19,7 +19,7 @@ Backends: ``hf`` (transformers in-process; :mod:`lema.models.hf`), ``openai`` (a
 OpenAI-compatible endpoint; :mod:`lema.models.openai_backend`), ``file`` (completions from
 JSONL; :mod:`lema.models.file_backend`). Every hf/openai sample goes through the persistent
 cache (:mod:`lema.models.cache`). An openai spec with ``serve`` is served by the job itself
-(:mod:`lema.models.serve`: started when completions are missing, stopped when done).
+(:mod:`lema.serving`: started when completions are missing, stopped when done).
 Importing this package is cheap: torch / openai load only when a backend runs.
 """
 

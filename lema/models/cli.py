@@ -110,8 +110,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache",
         default=None,
-        help="response cache (SQLite); default: config `cache`, $LEMA_CACHE or "
-        ".lema-cache/responses.sqlite; 'none' disables it",
+        help="response cache (its base file; shards go in the folder beside it, .d appended); "
+        "default: config `cache`, $LEMA_CACHE or .lema-cache/responses.sqlite; 'none' "
+        "disables it",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -197,7 +197,7 @@ def generate(
         if todo:
             if progress is None:
                 progress = sys.stderr.isatty()
-            from lema.models.serve import served
+            from lema.serving import served
 
             try:
                 with served(spec) as live:  # a spec with `serve`: its server runs meanwhile

@@ -34,8 +34,8 @@ from typing import Any
 
 from lema.errors import LemaError
 from lema.models.core import Job, Sink, model_name, progress_bar, render_messages, required
-from lema.models.serve import server_gone
 from lema.models.types import BudgetExceeded, GenerationStats
+from lema.serving import server_gone
 
 BACKOFF_BASE_S = 0.2
 BACKOFF_MAX_S = 20.0

@@ -57,9 +57,21 @@ def operational(config: dict[str, Any], model_specs: dict[str, dict[str, Any]]) 
             for name, spec in sorted(model_specs.items())
         },
         "evaluation": {k: evaluation[k] for k in EVALUATION_KEYS if k in evaluation},
-        "data_local": dict(data.get("local") or {}) if data.get("source") == "local" else {},
+        "data_local": _data_local(data),
     }
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def _data_local(data: dict[str, Any]) -> dict[str, Any]:
+    """The local data paths `lema data` reads: every task's with data.source local, and each
+    evaluation-only benchmark's that is given (a benchmark is read from its path whatever
+    data.source says)."""
+    from lema.data import BENCHMARKS
+
+    local = dict(data.get("local") or {})
+    out = {k: v for k, v in local.items() if k not in BENCHMARKS}
+    out = out if data.get("source") == "local" else {}
+    return {**out, **{b: local[b] for b in BENCHMARKS if local.get(b)}}
 
 
 def parse(text: str | None) -> dict[str, Any]:

@@ -100,6 +100,59 @@ def rule_subset(config: dict[str, Any], task: str) -> list[str]:
     return opts
 
 
+# --- evaluation-only benchmarks ------------------------------------------------------------
+def known_benchmarks() -> list[str]:
+    """Every evaluation-only benchmark lema can read (lema.data.BENCHMARKS)."""
+    from lema.data import BENCHMARKS
+
+    return list(BENCHMARKS)
+
+
+def task_benchmarks(config: dict[str, Any], task: str) -> list[str]:
+    """The benchmarks ``task``'s adapters are also evaluated on (evaluation.benchmarks)."""
+    return list(config["evaluation"]["benchmarks"].get(task) or [])
+
+
+def study_benchmarks(config: dict[str, Any]) -> list[str]:
+    """Every benchmark some studied task is evaluated on, in the registry's order."""
+    from lema.data import BENCHMARKS
+
+    wanted = {b for t in config["tasks"] for b in task_benchmarks(config, t)}
+    return [b for b in BENCHMARKS if b in wanted]
+
+
+def benchmark_source(config: dict[str, Any], benchmark: str) -> str:
+    """Where a benchmark's test table comes from: ``local`` when ``data.local.{benchmark}``
+    is given, else ``public`` (the pinned download) when data.source is public; a benchmark
+    has no embedded slice, and data.source local needs its path (ConfigError naming it)."""
+    if config["data"]["local"].get(benchmark):
+        return "local"
+    source = config["data"]["source"]
+    if source == "public":
+        return "public"
+    raise ConfigError(
+        f"config key 'data.local.{benchmark}': a path is required for benchmark "
+        f"'{benchmark}' (evaluation.benchmarks) with data.source: {source}"
+        + (" (benchmarks have no embedded slice)" if source == "embedded" else "")
+    )
+
+
+def benchmark_source_args(config: dict[str, Any], benchmark: str) -> list[str]:
+    """`lema data` options naming a benchmark's source (its local path is a place: it reaches
+    the command through ``--operational``)."""
+    return ["--source", benchmark_source(config, benchmark)]
+
+
+def benchmark_content(config: dict[str, Any], benchmark: str) -> str:
+    """The sha256 of a benchmark's local file (a param: editing it rebuilds the table), ""
+    for the public source (pinned by checksum in lema.data.download)."""
+    from lema.data.benchmarks import local_file
+
+    if benchmark_source(config, benchmark) == "public":
+        return ""
+    return content_sha256(local_file(benchmark, config["data"]["local"][benchmark]))
+
+
 def warmup_rows_args(config: dict[str, Any], task: str) -> list[str]:
     """`lema data` options for the warm-up rows: the training rows after data.limit.train
     (never the study's own questions), as many as the largest `tiny.warmup_rows` asks, of
@@ -207,6 +260,14 @@ def eval_mixes(config: dict[str, Any]) -> list[str]:
     return listed + [m for m in size_mixes(config) if m not in listed]
 
 
+def benchmark_mixes(config: dict[str, Any]) -> list[str]:
+    """The evaluated mixes also evaluated on the benchmarks (``evaluation.benchmark_mixes``;
+    null: every evaluated mix)."""
+    chosen = config["evaluation"].get("benchmark_mixes")
+    evaluated = eval_mixes(config)
+    return evaluated if chosen is None else [m for m in evaluated if m in chosen]
+
+
 def augment_args(config: dict[str, Any]) -> str:
     """`lema cot-augment` options from ``cot`` (a param: a change re-augments)."""
     cot = config["cot"]
@@ -305,7 +366,7 @@ def _evaluation_serves(config: dict[str, Any]) -> bool:
 
 def predict_gpus(config: dict[str, Any], name: str) -> int:
     if _evaluation_serves(config):
-        from lema.models.serve import gpus
+        from lema.serving import gpus
 
         return gpus(config["evaluation"])
     return 1 if _decodes_locally(config, name) else 0
@@ -327,6 +388,6 @@ def predict_reads_adapter(config: dict[str, Any]) -> bool:
 
 def model_gpus(config: dict[str, Any], name: str) -> int:
     """GPUs a job calling the model ``name`` needs for it: its server's, when it is served."""
-    from lema.models.serve import gpus
+    from lema.serving import gpus
 
     return gpus(model_spec(config, name))

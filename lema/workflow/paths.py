@@ -20,6 +20,7 @@ Layout, in the order the data flows::
     results/{task}/train/pool.parquet, {mix}.jsonl       decontaminated pool, training mixes
     results/{task}/adapters/{backbone}/{mix}/            adapters (checkpoints/, merged/ alike)
     results/{task}/eval/{backbone}/{mix}/                predictions.parquet, metrics.json
+    results/{task}/eval/{backbone}/{mix}/{benchmark}/    the same on an evaluation-only benchmark
     results/summary.{csv,md}, results/plots/, results/report/, results/funnel.txt
 
 Mix names are spelled here too: the configured mixes, and the data-size curve's
@@ -32,6 +33,8 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
+
+from lema.data import BENCHMARKS
 
 TASKS = ("gsm8k", "math")
 QSETS = ("original", "evolved")
@@ -166,6 +169,21 @@ def metrics_file(task: str, backbone: str, mix: str) -> str:
     return f"{eval_folder(task, backbone, mix)}/metrics.json"
 
 
+def benchmark_folder(task: str, backbone: str, mix: str, benchmark: str) -> str:
+    """Where a ``task`` adapter's decoding of an evaluation-only benchmark lives (config
+    ``evaluation.benchmarks``): a folder inside the in-distribution one, named after the
+    benchmark, so no in-distribution path changes."""
+    return f"{eval_folder(task, backbone, mix)}/{benchmark}"
+
+
+def benchmark_predictions(task: str, backbone: str, mix: str, benchmark: str) -> str:
+    return f"{benchmark_folder(task, backbone, mix, benchmark)}/predictions.parquet"
+
+
+def benchmark_metrics(task: str, backbone: str, mix: str, benchmark: str) -> str:
+    return f"{benchmark_folder(task, backbone, mix, benchmark)}/metrics.json"
+
+
 def plot_files(tasks: list[str], size_curve: bool = False) -> dict[str, str]:
     """The plot rule's outputs: accuracy, MATH's levels when MATH is studied, and the
     data-size curve when ``mix.sizes`` is set."""
@@ -179,11 +197,15 @@ def plot_files(tasks: list[str], size_curve: bool = False) -> dict[str, str]:
 
 # --- reading a path back -------------------------------------------------------------------
 def eval_context(path: str | PurePath) -> dict[str, str]:
-    """task / backbone / mix of a file under ``eval_folder`` (``{}`` for any other path)."""
+    """task / backbone / mix of a file under ``eval_folder``, and ``benchmark`` of one under
+    ``benchmark_folder`` (``{}`` for any other path)."""
     parts = PurePath(path).parts
     for i in range(len(parts) - 3):
         if parts[i + 1] == "eval" and parts[i] in TASKS:
-            return {"task": parts[i], "backbone": parts[i + 2], "mix": parts[i + 3]}
+            out = {"task": parts[i], "backbone": parts[i + 2], "mix": parts[i + 3]}
+            if len(parts) == i + 6 and parts[i + 4] in BENCHMARKS:
+                out["benchmark"] = parts[i + 4]
+            return out
     return {}
 
 
