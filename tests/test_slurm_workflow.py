@@ -161,6 +161,7 @@ def _slice_config(corrector_url: str) -> dict:
         },
         "evaluation": {
             "mixes": ["lema"],
+            "benchmark_mixes": None,  # = evaluation.mixes; no benchmark is configured
             "max_tokens": {"gsm8k": 16, "math": 16},
             "batch_size": 4,
             "limit": 4,
