@@ -36,11 +36,12 @@ import yaml
 
 from lema.errors import LemaError
 from lema.io import write_text
+from lema.tasks import TASKS as BUILTIN_TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "demo.yaml"
 SNAKEFILE = ROOT / "Snakefile"
-TASKS = ("gsm8k", "math")
+TASKS = BUILTIN_TASKS
 # Tiny models gain nothing from several threads per job; one thread per job lets `--cores N`
 # run N jobs at once (the rules' defaults are sized for real models).
 SINGLE_THREADED = ("train", "predict", "eval", "sample_paths")

@@ -5,6 +5,7 @@ import os
 import re
 
 from lema.errors import ConfigError
+from lema.tasks import per_task
 from lema.workflow import params as rule_params
 from lema.workflow.knobs import operational
 from lema.workflow.paths import (
@@ -60,6 +61,8 @@ def _alternation(names):
 # only configured names match, so an unknown one fails as "no rule to produce" its path
 GENERATOR_PATTERN = _alternation(sorted(GENERATORS, key=len, reverse=True))
 BACKBONE_PATTERN = _alternation(sorted(BACKBONES, key=len, reverse=True))
+# every registered task (built-in and tasks_defined: lema.tasks); rule all asks for `tasks`
+TASK_PATTERN = _alternation(sorted(rule_params.known_tasks(config), key=len, reverse=True))
 # every benchmark lema reads: any can be built on request; rule all asks for the configured ones
 BENCHMARK_PATTERN = _alternation(sorted(rule_params.known_benchmarks(), key=len, reverse=True))
 # the mixes `mix` writes from the pool alone (cot_matched has its own rule), and those evaluated
@@ -71,7 +74,7 @@ EVAL_MIX_PATTERN = _alternation(sorted(set(EVAL_MIXES) | {"base"}, key=len, reve
 
 
 wildcard_constraints:
-    task="gsm8k|math",
+    task=TASK_PATTERN,
     split="train|test",
     generator=GENERATOR_PATTERN,
 
@@ -180,7 +183,7 @@ def prompt_name(section, task):
     """A configured prompt as written in the config (a packaged prompt's name, or the user's
     path): a stable string for the shell, whichever folder the checkout lives in."""
     prompt_sha256(section, task)  # an unknown prompt fails here, naming the key
-    return config[section]["prompt"][task]
+    return per_task(config[section]["prompt"], task, config)
 
 
 def prompt_sha256(section, task):
@@ -220,7 +223,7 @@ def sample_inputs_evolved(wildcards):
 
 
 def sample_max_tokens(wildcards):
-    return config["sampling"]["max_tokens"][wildcards.task]
+    return per_task(config["sampling"]["max_tokens"], wildcards.task, config)
 
 
 def max_mistakes_arg(wildcards):
@@ -368,7 +371,7 @@ def predict_spec(wildcards):
 
 
 def predict_max_tokens(wildcards):
-    return config["evaluation"]["max_tokens"][wildcards.task]
+    return per_task(config["evaluation"]["max_tokens"], wildcards.task, config)
 
 
 def predict_limit(wildcards):

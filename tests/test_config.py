@@ -448,3 +448,47 @@ def test_snakefile_rejects_unknown_key_in_one_line(tmp_path):
     errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "config error" in line]
     assert len(errors) == 1, proc.stdout + proc.stderr
     assert "'sampling.temprature'" in errors[0]
+
+
+def test_a_task_defined_in_config_is_accepted_and_registered():
+    from lema.tasks import known_tasks, task_kind
+
+    config = study()
+    config["tasks"] = ["gsm8k", "mytask"]
+    config["tasks_defined"] = {
+        "mytask": {"train": "a.jsonl", "test": "b.jsonl", "question": "q", "answer": "a"}
+    }
+    validate_config(config)
+    assert config["tasks_defined"]["mytask"]["answer_type"] == "numeric"  # the default
+    assert known_tasks(config) == ["gsm8k", "math", "mytask"]
+    assert task_kind("mytask", config) == "gsm8k" and task_kind("math", config) == "math"
+
+
+def test_an_undefined_task_or_a_bad_definition_fails_in_one_line():
+    config = study()
+    config["tasks"] = ["gsm8k", "mytask"]
+    assert error_of(config).startswith(
+        "config key 'tasks[1]': expected one of 'gsm8k', 'math', got 'mytask'"
+    )
+    config = study()
+    config["tasks_defined"] = {"math": {"train": "a", "test": "b", "question": "q", "answer": "a"}}
+    assert error_of(config).startswith("config key 'tasks_defined.math': 'math' is a built-in")
+    config = study()
+    config["tasks_defined"] = {"svamp": {"train": "a", "test": "b", "question": "q", "answer": "a"}}
+    assert error_of(config).startswith("config key 'tasks_defined.svamp': 'svamp' is an eval")
+    config = study()
+    config["tasks_defined"] = {"mine": {"train": "a", "test": "b", "question": "q"}}
+    assert error_of(config).startswith("config key 'tasks_defined.mine.answer' is required")
+    # a choice task is refused until the stages grade option letters (none would be read)
+    for answer_type, accepted in (("latex", True), ("numeric", True), ("choice", False)):
+        config = study()
+        config["tasks_defined"] = {
+            "mine": {"train": "a", "test": "b", "question": "q", "answer": "a"}
+        }
+        config["tasks_defined"]["mine"]["answer_type"] = answer_type
+        if accepted:
+            validate_config(config)
+        else:
+            assert error_of(config).startswith(
+                "config key 'tasks_defined.mine.answer_type': 'choice' is not supported"
+            )

@@ -14,6 +14,7 @@ from lema.config.schema import (
     training_schema,
 )
 from lema.errors import ConfigError
+from lema.tasks import per_task
 
 
 def model_spec(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -47,11 +48,12 @@ def backbone_training(config: dict[str, Any], backbone: str, task: str) -> dict[
     for key in PER_TASK_TRAINING:
         value = settings[key]
         if isinstance(value, dict):
-            if task not in value:
+            try:
+                settings[key] = per_task(value, task, config)
+            except KeyError:
                 raise ConfigError(
                     f"config key 'training.{key}.{task}': missing for backbone '{backbone}'"
-                )
-            settings[key] = value[task]
+                ) from None
     return settings
 
 

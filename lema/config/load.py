@@ -38,6 +38,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_references(config: dict[str, Any]) -> None:
+    from lema.tasks import check_tasks
+
+    check_tasks(config)
     _check_roles(config)
     _check_models(config)
     _check_backbones(config)
@@ -116,8 +119,11 @@ def _check_backbones(config: dict[str, Any]) -> None:
 
 
 def _check_local_data(config: dict[str, Any]) -> None:
+    from lema.tasks import BUILTIN
+
     if config.get("data", {}).get("source") == "local":
-        for task in config.get("tasks", []):
+        # a task of tasks_defined names its own files
+        for task in (t for t in config.get("tasks", []) if t in BUILTIN):
             if not config["data"]["local"].get(task):
                 raise ConfigError(
                     f"config key 'data.local.{task}': a path is required when "

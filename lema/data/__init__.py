@@ -62,7 +62,8 @@ and read tables with :func:`lema.data.build.build_table` and :func:`lema.data.bu
 
 from __future__ import annotations
 
-TASKS = ("gsm8k", "math")
+from lema.tasks import TASKS  # the task registry (built-in tasks)
+
 #: evaluation-only test sets (lema.data.benchmarks.REGISTRY has one entry each)
 BENCHMARKS = ("svamp", "asdiv", "mawps", "aqua", "aime24", "amc23")
 SPLITS = ("train", "test")

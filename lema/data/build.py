@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from lema.data import BENCHMARKS
+from lema.data.defined import defined_rows
 from lema.data.sources import rows_for
 from lema.data.subjects import normalize_subjects
 from lema.errors import ConfigError, DataError
@@ -36,12 +37,14 @@ def build_table(
     math_levels: Iterable[int] | None = None,
     cache: str | Path | None = None,
     progress: bool = True,
+    defined: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
     """One raw table: read and check every row, check ids are unique, then keep the rows
     of the chosen MATH subjects/levels, pass over the first ``skip`` of those and keep the
     next ``limit`` (the demo's warm-up rows are the ones after its training slice).
     A benchmark's table (``task`` one of :data:`lema.data.BENCHMARKS`, split ``test``) has the
-    columns of :data:`lema.tables.BENCHMARK_SCHEMA`."""
+    columns of :data:`lema.tables.BENCHMARK_SCHEMA`; so has a task of the config's
+    ``tasks_defined`` (``defined``: its definition, read from the file ``local``)."""
     subjects = set(normalize_subjects(math_subjects) or []) if math_subjects is not None else None
     levels = set(math_levels) if math_levels is not None else None
     if limit is not None and limit < 1:
@@ -50,7 +53,11 @@ def build_table(
         raise ConfigError(f"--skip must be at least 0, got {skip}")
     seen: dict[str, str] = {}
     kept: list[dict[str, Any]] = []
-    for where, row in rows_for(task, split, source, local, cache=cache, progress=progress):
+    if defined is not None:
+        rows = defined_rows(task, split, defined, local or "")
+    else:
+        rows = rows_for(task, split, source, local, cache=cache, progress=progress)
+    for where, row in rows:
         if row["id"] in seen:
             raise DataError(
                 f"{where}: duplicate id {row['id']!r} (first at {seen[row['id']]}); "
@@ -67,7 +74,8 @@ def build_table(
             continue
         if limit is None or len(kept) < limit:
             kept.append(row)
-    return make_frame(kept, BENCHMARK_SCHEMA if task in BENCHMARKS else RAW_SCHEMA)
+    wide = task in BENCHMARKS or defined is not None
+    return make_frame(kept, BENCHMARK_SCHEMA if wide else RAW_SCHEMA)
 
 
 def read_raw(path: str | Path) -> pl.DataFrame:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import Any
 
 from lema.data import BENCHMARKS, SOURCES, SPLITS, TASKS
 from lema.data.build import build_table
@@ -20,8 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         required=True,
-        choices=TASKS + BENCHMARKS,
-        help="a training task, or an evaluation-only benchmark (split test only)",
+        help="a training task (built in, or defined: see --defined), or an evaluation-only "
+        "benchmark (split test only)",
+    )
+    parser.add_argument(
+        "--defined",
+        default=None,
+        help="JSON definition of a task of the config's tasks_defined (its fields and answer "
+        "type); its file is --local, or the tasks_files.<task>.<split> of --operational",
     )
     parser.add_argument("--split", required=True, choices=SPLITS)
     parser.add_argument("--source", default="public", choices=SOURCES)
@@ -59,13 +67,31 @@ def _levels(text: str | None) -> list[int] | None:
 
 
 def _local(args: argparse.Namespace) -> str | None:
-    """--local, else (with --source local) the data_local.<task> of --operational."""
+    """--local, else (with --source local) the data_local.<task> of --operational; for a
+    defined task, its tasks_files.<task>.<split>."""
     local = args.local
-    if args.source == "local" and not local:
+    if args.defined and not local:
+        from lema.workflow import knobs as operational
+
+        files = operational.parse(args.operational).get("tasks_files", {})
+        local = files.get(args.task, {}).get(args.split)
+    elif args.source == "local" and not local:
         from lema.workflow import knobs as operational
 
         local = operational.parse(args.operational).get("data_local", {}).get(args.task)
     return local or None
+
+
+def _defined(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The --defined task definition, or None; ConfigError for a task lema does not know."""
+    if args.defined:
+        return json.loads(args.defined)
+    if args.task not in TASKS + BENCHMARKS:
+        known = ", ".join(TASKS + BENCHMARKS)
+        raise ConfigError(
+            f"unknown task {args.task!r} (expected one of {known}, or a task of tasks_defined)"
+        )
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         math_levels=levels,
         cache=args.cache_dir,
         progress=not args.no_progress,
+        defined=_defined(args),
     )
     if frame.height == 0:
         raise DataError(f"{args.task}/{args.split}: no rows left after the subject/level filters")

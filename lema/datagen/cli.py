@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 from lema.errors import LemaError
 from lema.models import ModelCall
 from lema.models.cli import add_model_call_arguments, model_call
+from lema.tasks import TASKS as BUILTIN_TASKS
+from lema.tasks import task_arg
 
 if TYPE_CHECKING:
     from lema.datagen.funnel import Funnel
 
-TASKS = ["gsm8k", "math"]
+TASKS = list(BUILTIN_TASKS)
 
 
 # ----------------------------------------------------------------------------------------- shared
@@ -77,7 +79,7 @@ def stats_of(args: argparse.Namespace) -> str | Path:
 # ----------------------------------------------------------------- `lema sample`, `lema mistakes`
 def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `lema sample` and `lema mistakes` (one set; each uses its own)."""
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--task", required=True, type=task_arg)
     parser.add_argument("--questions", help="raw train table or evolved questions parquet")
     parser.add_argument("--spec", help="the generator's model spec (JSON)")
     parser.add_argument("--k", type=int, default=4)
@@ -138,7 +140,7 @@ def run_mistakes(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------- `lema correct`
 def add_correct_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--task", required=True, type=task_arg)
     parser.add_argument("--mistakes", required=True, help="mistakes parquet (lema mistakes)")
     parser.add_argument("--spec", required=True, help="the corrector's model spec (JSON)")
     parser.add_argument("--prompt", default=None, help="prompt file (default correct_{task}.txt)")
@@ -166,7 +168,7 @@ def run_correct(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- `lema evolve`
 def add_evolve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--task", required=True, type=task_arg)
     parser.add_argument("--corrections", nargs="+", required=True, help="corrections parquet(s)")
     parser.add_argument("--spec", required=True, help="the corrector's model spec (JSON)")
     parser.add_argument("--prompt", default=None, help="default evolve_{task}.txt")
@@ -205,7 +207,7 @@ def run_evolve(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------- `lema cot`
 def add_cot_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--task", required=True, type=task_arg)
     parser.add_argument("--questions", required=True, help="raw train table")
     parser.add_argument("--spec", default=None, help="the corrector's model spec (JSON)")
     parser.add_argument("--n", type=int, default=1, help="corrector paths per question")
@@ -234,7 +236,7 @@ def _augment_paths(value: str) -> int | str:
 
 
 def add_cot_augment_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--task", required=True, type=task_arg)
     parser.add_argument("--cot", required=True, help="cot.parquet (lema cot)")
     parser.add_argument("--pool", required=True, help="the pool parquet (lema mix-pool)")
     parser.add_argument("--spec", default=None, help="the corrector's model spec (JSON)")
@@ -274,7 +276,7 @@ def add_mix_pool_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `lema mix-pool` and `lema mix` (one set; each uses its own)."""
     from lema.datagen.mixes import MIX_KINDS
 
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--task", required=True, type=task_arg)
     parser.add_argument("--cot", help="(mix-pool) cot.parquet")
     parser.add_argument(
         "--corrections", nargs="*", default=[], help="(mix-pool) corrections parquets"

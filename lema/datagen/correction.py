@@ -217,8 +217,9 @@ def correct_mistakes(
     name = model.spec.get("name", "corrector")
     rows = list(mistakes.iter_rows(named=True))
     if is_gold(model.spec):
-        from lema.datagen.gold_corrector import gold_correction
+        from lema.datagen.gold_corrector import gold_correction, require_solutions
 
+        require_solutions(rows, task, "the gold corrector")
         raws = {
             r["path_id"]: gold_correction(
                 r["question"], r.get("solution"), r[GOLD], r["path"], task

@@ -45,6 +45,9 @@ _ANSWER_TAIL = re.compile(r"(?is)\n?[^\n]*\bthe\s+(?:final\s+)?answer\s+is\b[^\n
 
 
 def gold_cot(solution: str, answer: str, task: str) -> str:
+    from lema.tasks import kind_of
+
+    task = kind_of(task)  # a task of tasks_defined: its solution split as its kind's is
     steps = gsm8k_gold_steps(solution) if task == "gsm8k" else math_gold_steps(solution)
     return cot_completion(steps, answer)
 
@@ -92,6 +95,9 @@ def _cot_row(
 
 def gold_rows(questions: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
     """One kept row per question: its gold solution in the step format."""
+    from lema.datagen.gold_corrector import require_solutions
+
+    require_solutions(questions, task, "the gold CoT")
     return [
         {
             **_cot_row(q, task, f"{q['id']}:gold", "gold", q["solution"], None),

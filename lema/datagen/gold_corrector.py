@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Any
 
 from lema.formats import ANSWER_PHRASE, split_steps
 
@@ -197,7 +198,9 @@ def _path_steps(path: str) -> list[str]:
 def first_wrong_step(question: str, solution: str | None, gold: str, path: str, task: str) -> int:
     """0-based index into split_steps(path) of the first incorrect step."""
     from lema.grading import equivalent, extract_answer
+    from lema.tasks import kind_of
 
+    task = kind_of(task)  # a task of tasks_defined: its kind's solution format and grader
     steps = _path_steps(path)
     known = set(numbers(question)) | {v for v in numbers(gold)}
     if solution:
@@ -233,10 +236,28 @@ def _covered(gold_steps: list[str], done_text: str) -> int:
     return count
 
 
+def require_solutions(rows: list[dict[str, Any]], task: str, what: str) -> None:
+    """LemaError in one line when a task of tasks_defined has no gold solutions for ``what``
+    (the gold corrector or the gold CoT): its config names no ``solution`` field."""
+    from lema.errors import LemaError
+    from lema.tasks import BUILTIN
+
+    if task in BUILTIN or not rows or any(r.get("solution") for r in rows):
+        return
+    raise LemaError(
+        f"task '{task}': {what} needs gold solutions, and its rows have none; configure "
+        f"tasks_defined.{task}.solution (the JSONL field holding each solution) or a model "
+        f"corrector"
+    )
+
+
 def gold_correction(question: str, solution: str | None, gold: str, path: str, task: str) -> str:
     """The templated correction of ``path``, in the corrector prompt's labelled layout."""
     if not solution:
         return ""  # no gold solution (evolved question): nothing to guide the correction
+    from lema.tasks import kind_of
+
+    task = kind_of(task)
     steps = _path_steps(path)
     idx = first_wrong_step(question, solution, gold, path, task)
     gold_steps = gsm8k_gold_steps(solution) if task == "gsm8k" else math_gold_steps(solution)

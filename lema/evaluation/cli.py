@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from lema.errors import DataError, LemaError
+from lema.tasks import TASKS as BUILTIN_TASKS
+from lema.tasks import task_arg
 
-TASKS = ["gsm8k", "math"]
+TASKS = list(BUILTIN_TASKS)
 
 
 # ---------------------------------------------------------------------------------- `lema predict`
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     from lema.evaluation.metrics import DEFAULT_TIMEOUT_S
 
-    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--task", required=True, type=task_arg)
     parser.add_argument("--test", required=True, help="test table (data/raw/{task}/test.parquet)")
     parser.add_argument("--output", "-o", required=True, help="predictions.parquet to write")
     parser.add_argument(
@@ -169,7 +171,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "predictions", help="predictions file (.parquet, .jsonl or .csv) with completion and gold"
     )
-    parser.add_argument("--task", choices=TASKS, help="task (default: from the path)")
+    parser.add_argument("--task", type=task_arg, help="task (default: from the path)")
     parser.add_argument("--output", "-o", help="write metrics.json here (default: print only)")
     parser.add_argument(
         "--graded-output", help="also write the re-graded predictions (Parquet) here"
@@ -305,7 +307,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "funnel", help="the data-generation funnel from the stages' stats JSON files"
     )
     f.add_argument("--results", default="results", help="results folder (default: results)")
-    f.add_argument("--task", action="append", choices=TASKS, required=True, help="repeatable")
+    f.add_argument("--task", action="append", type=task_arg, required=True, help="repeatable")
     f.add_argument("--output", "-o", required=True)
     c = sub.add_parser("corrections", help="a sample of mistake/correction pairs")
     c.add_argument("tables", nargs="*", help="corrections Parquet files")

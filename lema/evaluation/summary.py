@@ -45,6 +45,7 @@ from lema.evaluation.stats import (
 )
 from lema.io import read_json, write_text
 from lema.tables import CORRECT, ID
+from lema.tasks import TASKS
 from lema.workflow.paths import size_of_mix
 
 # An et al. (2023), Table 1: pass@1 (%) of QLoRA fine-tuned 70B models.
@@ -65,7 +66,7 @@ _PAPER_BACKBONES = [
 ]
 
 MIX_ORDER = ["base", "cot", "cot_matched", "lema", "lema_no_explanation", "lema_no_evolution"]
-TASK_ORDER = ["gsm8k", "math"]
+TASK_ORDER = list(TASKS)
 TASK_LABEL = {"gsm8k": "GSM8K", "math": "MATH"}
 
 BENCHMARK_LABEL = {

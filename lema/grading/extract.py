@@ -16,8 +16,7 @@ from fractions import Fraction
 
 from lema.grading.latex import find_boxed
 from lema.grading.normalise import NUM_BODY, NUM_RE, WORD_NUMBERS, parse_number
-
-TASKS = ("gsm8k", "math")
+from lema.tasks import TASKS, kind_of  # noqa: F401 (TASKS: lema.grading re-exports it)
 
 #: answer statements of one kind considered (the last ones)
 MAX_ANCHORS = 20
@@ -26,11 +25,9 @@ MAX_COMPLETION_CHARS = 200_000
 
 
 def check_task(task: str) -> str:
-    """``task`` lower-cased, or ValueError when it is not one of ``TASKS``."""
-    t = (task or "").strip().lower()
-    if t not in TASKS:
-        raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
-    return t
+    """The built-in task whose grader ``task`` gets: ``task`` lower-cased when it is one of
+    ``TASKS``, a task of tasks_defined's kind (:func:`lema.tasks.kind_of`); ValueError else."""
+    return kind_of(task)
 
 
 _STOP_TOKENS = ("<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<eos>")

@@ -20,12 +20,13 @@ import json
 from pathlib import Path
 
 from lema.errors import ConfigError
+from lema.tasks import task_arg
 from lema.training.run import train
 from lema.training.settings import TrainingSettings, validate_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["gsm8k", "math"])
+    parser.add_argument("--task", required=True, type=task_arg)
     parser.add_argument("--backbone", required=True, help="backbone name (config `backbones`)")
     parser.add_argument("--mix", required=True, help="training mix JSONL (prompt/completion rows)")
     parser.add_argument("--out", required=True, help="adapter folder to write")

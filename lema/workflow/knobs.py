@@ -59,6 +59,20 @@ def operational(config: dict[str, Any], model_specs: dict[str, dict[str, Any]]) 
         "evaluation": {k: evaluation[k] for k in EVALUATION_KEYS if k in evaluation},
         "data_local": _data_local(data),
     }
+    defined = config.get("tasks_defined") or {}
+    if defined:  # the files of each task of tasks_defined (places, not params)
+        settings["tasks_files"] = {
+            name: {"train": entry["train"], "test": entry["test"]}
+            for name, entry in sorted(defined.items())
+        }
+        # and each one's kind, which a stage command grades and formats by (lema.tasks.kind_of);
+        # not a param: answer_type is one of the raw-table rule's, and all else follows the table
+        from lema.tasks import KIND_OF_ANSWER_TYPE
+
+        settings["tasks_kinds"] = {
+            name: KIND_OF_ANSWER_TYPE.get(entry.get("answer_type") or "numeric", "gsm8k")
+            for name, entry in sorted(defined.items())
+        }
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 

@@ -59,8 +59,22 @@ def rule_source_args(config: dict[str, Any], task: str) -> list[str]:
     """`lema data` options naming the source of ``task`` (rules/data.smk): a list, so that
     an empty value can never vanish from the shell command and shift the options. A local
     folder is not named here: it is a place, passed through ``--operational``."""
+    spec = defined_spec(config, task)
+    if spec is not None:  # a task of tasks_defined: its fields and answer type shape the table
+        return ["--defined", json.dumps(spec, sort_keys=True, separators=(",", ":"))]
     rule_local(config, task)  # a local source without a path fails here, naming the key
     return ["--source", config["data"]["source"]]
+
+
+def defined_spec(config: dict[str, Any], task: str) -> dict[str, Any] | None:
+    """What of ``tasks_defined.<task>`` shapes its raw table (the field names and the answer
+    type, not the file paths: those are places), or None for a built-in task."""
+    from lema.data.defined import FIELD_KEYS
+
+    entry = (config.get("tasks_defined") or {}).get(task)
+    if entry is None:
+        return None
+    return {k: entry.get(k) for k in (*FIELD_KEYS, "answer_type")}
 
 
 def rule_source_content(config: dict[str, Any], task: str, split: str) -> str:
@@ -69,6 +83,9 @@ def rule_source_content(config: dict[str, Any], task: str, split: str) -> str:
     touching it does not); "" for the public source (pinned by checksum in lema.data)."""
     from lema.data.sources import embedded_file, local_inputs
 
+    entry = (config.get("tasks_defined") or {}).get(task)
+    if entry is not None:
+        return content_sha256(entry[split])
     source = config["data"]["source"]
     if source == "embedded":
         return content_sha256(embedded_file(task, split))
@@ -101,6 +118,14 @@ def rule_subset(config: dict[str, Any], task: str) -> list[str]:
 
 
 # --- evaluation-only benchmarks ------------------------------------------------------------
+def known_tasks(config: dict[str, Any]) -> list[str]:
+    """Every task the rules accept under ``config``: the built-in ones (lema.tasks) and those
+    defined under ``tasks_defined``."""
+    from lema.tasks import known_tasks as registered
+
+    return registered(config)
+
+
 def known_benchmarks() -> list[str]:
     """Every evaluation-only benchmark lema can read (lema.data.BENCHMARKS)."""
     from lema.data import BENCHMARKS
@@ -223,8 +248,9 @@ def prompt_sha256(config: dict[str, Any], section: str, task: str) -> str:
     """The content of the prompt configured under ``section.prompt.task`` (a param):
     editing it reruns its stage; moving the checkout or touching the file does not."""
     from lema.datagen.prompts import prompt_path
+    from lema.tasks import per_task
 
-    return content_sha256(prompt_path(config[section]["prompt"][task]))
+    return content_sha256(prompt_path(per_task(config[section]["prompt"], task, config)))
 
 
 def evolution_status(config: dict[str, Any]) -> str:

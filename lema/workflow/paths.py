@@ -35,8 +35,8 @@ import re
 from pathlib import PurePath
 
 from lema.data import BENCHMARKS
+from lema.tasks import TASKS
 
-TASKS = ("gsm8k", "math")
 QSETS = ("original", "evolved")
 RESULTS = "results"
 DATA = "data"
