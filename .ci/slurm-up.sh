@@ -64,7 +64,13 @@ if ! ip -4 -o addr show 2>/dev/null | awk '{print $4}' | grep -qv '^127\.'; then
 fi
 
 # --- slurm.conf --------------------------------------------------------------------------
+# The node offers at least LEMA_SLURM_MIN_CPUS (default 4) CPUs, even on a 2-core machine: the
+# workflow's rules declare their threads (train: 4, --cpus-per-task), and the SLURM tests check
+# that a job gets exactly what its rule declared. SlurmdParameters=config_overrides makes
+# slurmd accept a node config above what it detects (oversubscription, for tests only).
 cpus=$(nproc)
+min_cpus=${LEMA_SLURM_MIN_CPUS:-4}
+(( cpus >= min_cpus )) || cpus=$min_cpus
 free_mb=$(free -m | awk '/^Mem:/ {print $7}')
 real_mb=$(( free_mb * 8 / 10 ))
 (( real_mb >= 512 )) || die "only ${free_mb} MB available; need at least 640 MB"
@@ -91,7 +97,11 @@ ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
-KillWait=5
+# a job at its time limit gets SIGTERM, then SIGKILL KillWait seconds later (the pre-emption
+# test: `lema train` checkpoints in that window); the controller checks limits every ~30 s
+KillWait=10
+OverTimeLimit=0
+SlurmdParameters=config_overrides
 StateSaveLocation=$STATE/state
 SlurmdSpoolDir=$STATE/spool
 SlurmctldPidFile=$STATE/slurmctld.pid

@@ -4,6 +4,7 @@ settings) and ``metrics.json``, written atomically."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,8 +27,20 @@ def write_adapter(
     copied: the base model's is the one to use."""
     with atomic_folder(out) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
+        _sort_target_modules(tmp / ADAPTER_CONFIG_FILE)
         write_json(tmp / SETTINGS_FILE, settings)
         write_json(tmp / METRICS_FILE, finite(metrics))
+
+
+def _sort_target_modules(config: Path) -> None:
+    """PEFT keeps ``target_modules`` as a set and saves it in set order, which changes with
+    the interpreter's hash seed: sort it, so the same training writes the same bytes."""
+    if not config.is_file():
+        return
+    data = json.loads(config.read_text())
+    if isinstance(data.get("target_modules"), list):
+        data["target_modules"] = sorted(data["target_modules"])
+        config.write_text(json.dumps(data, indent=2, sort_keys=True))  # PEFT's own layout
 
 
 def finite(obj: Any) -> Any:
