@@ -5,20 +5,18 @@ text graders decide what they should."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import http.server
 import json
 import re
 import shutil
-import threading
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pytest
 from datafiles import SHARED_BENCHMARKS
+from http_files import http_server
 
 from lema.cli import main as lema_main
 from lema.data import BENCHMARKS, download
@@ -295,24 +293,6 @@ def test_lema_data_command_writes_a_benchmark_table(files, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- downloads
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # noqa: D102
-        pass
-
-
-@contextlib.contextmanager
-def serving(directory: Path):
-    """A local HTTP server for ``directory``; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_public_source_downloads_through_the_mirror(files, tmp_path, monkeypatch):
@@ -329,7 +309,7 @@ def test_public_source_downloads_through_the_mirror(files, tmp_path, monkeypatch
     served.mkdir()
     (served / pinned.name).write_bytes(payload)
     monkeypatch.setenv("LEMA_DATA_CACHE", str(cache))
-    with serving(served) as base:
+    with http_server(served) as base:
         monkeypatch.setenv("LEMA_DATA_MIRROR", base)
         table = data.build_table("mawps", "test", "public", progress=False)
         assert table.equals(_table("mawps", files["mawps"]))
@@ -414,7 +394,7 @@ def test_shared_copies_match_the_pinned_checksums(tmp_path, monkeypatch):
     for name in BENCHMARKS:
         shutil.copyfile(SHARED_BENCHMARKS / f"{name}.jsonl", served / REGISTRY[name].remote.name)
     monkeypatch.setenv("LEMA_DATA_CACHE", str(tmp_path / "cache"))
-    with serving(served) as base:
+    with http_server(served) as base:
         monkeypatch.setenv("LEMA_DATA_MIRROR", base)
         for name in BENCHMARKS:
             table = data.build_table(name, "test", "public", progress=False)

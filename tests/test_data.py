@@ -4,10 +4,8 @@ local HTTP server, and the Snakemake build of data/raw/{task}/{split}.parquet.""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import http.server
 import json
 import os
 import re
@@ -16,11 +14,11 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 from pathlib import Path
 
 import polars as pl
 import pytest
+from http_files import http_server
 
 from lema import tables
 from lema.cli import main as lema_main
@@ -395,25 +393,6 @@ def test_math_jsonl_unique_id_matches_directory_ids(tmp_path):
 
 
 # --------------------------------------------------------------------------- downloads
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # noqa: D102
-        pass
-
-
-@contextlib.contextmanager
-def http_server(directory: Path):
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def _closed_port() -> int:
