@@ -98,7 +98,7 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 # a job at its time limit gets SIGTERM, then SIGKILL KillWait seconds later (the pre-emption
-# test: `lema train` checkpoints in that window); the controller checks limits every ~30 s
+# test: lema train checkpoints in that window); the controller checks limits every ~30 s
 KillWait=10
 OverTimeLimit=0
 SlurmdParameters=config_overrides
