@@ -205,6 +205,22 @@ def predict(
             "tokens": sample_tokens,
             "decode_seconds": round(time.perf_counter() - started, 2),
         }
+    table = prediction_table(frame, completions, sampled if samples is not None else None)
+    started = time.perf_counter()
+    graded = grade_frame(table, task, workers=workers, timeout_s=grade_timeout_s)
+    grade_s = time.perf_counter() - started
+    write_parquet(output, graded)
+    if stats is not None:
+        timing = {"tokens": tokens, "decode_s": decode_s, "grade_s": grade_s}
+        write_json(stats, _stats(graded, task, spec, max_tokens, timing, samples, sample_record))
+    return graded
+
+
+def prediction_table(
+    frame: pl.DataFrame, completions: dict[str, str], sampled: dict[str, list[str]] | None
+) -> pl.DataFrame:
+    """The ungraded predictions of ``frame``'s problems: the greedy completion, the sampled
+    ones when there are any, and a benchmark row's answer type and choices."""
     table = pl.DataFrame(
         {
             ID: frame[ID].cast(pl.String),
@@ -215,43 +231,44 @@ def predict(
             SUBJECT: frame[SUBJECT].cast(pl.String),
         }
     )
-    if samples is not None:
+    if sampled is not None:
         table = table.with_columns(
             pl.Series(SAMPLES, [sampled[i] for i in table[ID].to_list()], pl.List(pl.String))
         )
-    table = table.with_columns(frame[c] for c in (ANSWER_TYPE, CHOICES) if c in frame.columns)
-    started = time.perf_counter()
-    graded = grade_frame(table, task, workers=workers, timeout_s=grade_timeout_s)
-    grade_s = time.perf_counter() - started
-    write_parquet(output, graded)
-    if stats is not None:
-        public = {k: v for k, v in spec.items() if k not in ("api_key", "api_key_env")}
-        m = compute_metrics(graded)
-        write_json(
-            stats,
-            {
-                "stage": "predict",
-                "task": task,
-                "spec": public,
-                "max_tokens": max_tokens,
-                "problems": graded.height,
-                "tokens": tokens,
-                "decode_seconds": round(decode_s, 2),
-                "completion_tokens_per_s": round(tokens["completion"] / decode_s, 1)
-                if decode_s > 0
-                else None,
-                "grade_seconds": round(grade_s, 2),
-                "pass@1": m["pass@1"],
-                "pass@1_paper_rule": m["pass@1_paper_rule"],
-                **(
-                    {
-                        "samples": sample_record,
-                        f"pass@{samples.n}": m["pass@k"][str(samples.n)]["value"],
-                        f"maj@{samples.n}": m["maj@k"][str(samples.n)]["value"],
-                    }
-                    if samples is not None
-                    else {}
-                ),
-            },
-        )
-    return graded
+    return table.with_columns(frame[c] for c in (ANSWER_TYPE, CHOICES) if c in frame.columns)
+
+
+def _stats(
+    graded: pl.DataFrame,
+    task: str,
+    spec: dict[str, Any],
+    max_tokens: int,
+    timing: dict[str, Any],
+    samples: Samples | None,
+    sample_record: dict[str, Any],
+) -> dict[str, Any]:
+    """predictions.stats.json: the decoding settings (no key), tokens, times and headline
+    figures."""
+    public = {k: v for k, v in spec.items() if k not in ("api_key", "api_key_env")}
+    m = compute_metrics(graded)
+    tokens, decode_s = timing["tokens"], timing["decode_s"]
+    out = {
+        "stage": "predict",
+        "task": task,
+        "spec": public,
+        "max_tokens": max_tokens,
+        "problems": graded.height,
+        "tokens": tokens,
+        "decode_seconds": round(decode_s, 2),
+        "completion_tokens_per_s": round(tokens["completion"] / decode_s, 1)
+        if decode_s > 0
+        else None,
+        "grade_seconds": round(timing["grade_s"], 2),
+        "pass@1": m["pass@1"],
+        "pass@1_paper_rule": m["pass@1_paper_rule"],
+    }
+    if samples is not None:
+        out["samples"] = sample_record
+        out[f"pass@{samples.n}"] = m["pass@k"][str(samples.n)]["value"]
+        out[f"maj@{samples.n}"] = m["maj@k"][str(samples.n)]["value"]
+    return out
