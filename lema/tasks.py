@@ -2,9 +2,10 @@
 
 A :class:`Task` says what kind of answers a task has (which fixes its grader: ``numeric`` is
 GSM8K's number after the final answer statement, ``latex`` is MATH's last ``\\boxed{}`` with
-sympy equivalence, ``choice`` an option letter) and which built-in task's prompts and limits
-it falls back to (its *kind*). ``gsm8k`` and ``math`` are the built-in entries; a user's own
-task is declared in the config under ``tasks_defined`` (see :func:`defined_tasks`).
+sympy equivalence, ``choice`` one of the row's candidate answers, as in CSQA) and which
+built-in task's prompts and limits it falls back to (its *kind*). ``gsm8k``, ``math`` and
+``csqa`` are the built-in entries; a user's own task is declared in the config under
+``tasks_defined`` (see :func:`defined_tasks`).
 
 This module imports nothing heavy: the workflow reads it when the Snakefile is parsed.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from lema.errors import ConfigError
 
 #: answer types a task can declare, and the built-in task whose grader/prompts each follows
-KIND_OF_ANSWER_TYPE = {"numeric": "gsm8k", "latex": "math", "choice": "gsm8k"}
+KIND_OF_ANSWER_TYPE = {"numeric": "gsm8k", "latex": "math", "choice": "csqa"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Task:
 BUILTIN: dict[str, Task] = {
     "gsm8k": Task("gsm8k", "numeric", "gsm8k"),
     "math": Task("math", "latex", "math"),
+    # CommonsenseQA: five candidate answers per question, the answer one candidate's text
+    "csqa": Task("csqa", "choice", "csqa"),
 }
 
 #: the built-in task names, in the order tables and summaries list them
