@@ -21,9 +21,10 @@ GSM8K answers are compared as exact numbers. ``grade`` is extract-then-compare.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
+from lema.grading.choice import same_candidate
 from lema.grading.extract import (
     check_task,
     clean_number_text,
@@ -448,12 +449,20 @@ def _gsm8k_value(s: str) -> Fraction | None:
     return to_fraction(num) if num is not None else None
 
 
-def equivalent(pred: str | None, gold: str | None, task: str) -> bool:
+def equivalent(
+    pred: str | None, gold: str | None, task: str, choices: Sequence[str] | None = None
+) -> bool:
     """Whether answer ``pred`` equals gold answer ``gold`` (both extracted answers; a gold
-    given as a whole solution is read first, ``lema.grading.extract.gold_value``)."""
+    given as a whole solution is read first, ``lema.grading.extract.gold_value``).
+
+    CSQA: ``pred`` names the gold candidate (:func:`lema.grading.choice.same_candidate`:
+    with ``choices``, the row's candidates, ``pred`` is read as an answer statement; without
+    them the normalised texts are equal). ``choices`` is ignored for the other kinds."""
     task = check_task(task)
     if pred is None or gold is None:
         return False
+    if task == "csqa":
+        return same_candidate(str(pred), str(gold), choices)
     pred, gold = str(pred), gold_value(str(gold), task)
     if not pred.strip() or not gold.strip():
         return False
@@ -474,10 +483,13 @@ def equivalent(pred: str | None, gold: str | None, task: str) -> bool:
     return bounded_sympy_equal(p, g)
 
 
-def grade(completion: str | None, gold: str, task: str) -> bool:
-    """Whether ``completion`` states the gold answer ``gold`` (the dataset's answer string)."""
+def grade(
+    completion: str | None, gold: str, task: str, choices: Sequence[str] | None = None
+) -> bool:
+    """Whether ``completion`` states the gold answer ``gold`` (the dataset's answer string;
+    ``choices``: a CSQA row's candidate answers, ignored for the other kinds)."""
     task = check_task(task)
-    pred = extract_answer(completion, task)
+    pred = extract_answer(completion, task, choices)
     if pred is None:
         return False
-    return equivalent(pred, gold, task)
+    return equivalent(pred, gold, task, choices)

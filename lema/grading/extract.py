@@ -12,6 +12,7 @@ Model output is read only by regular expressions and our own number parser.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from fractions import Fraction
 
 from lema.grading.latex import find_boxed
@@ -58,6 +59,10 @@ def _trim(text: str) -> str:
         ):
             return before
     return text
+
+
+#: the trimming every reader of a completion applies (lema.grading.choice uses it too)
+trim_completion = _trim
 
 
 _ANCHORS = [
@@ -344,16 +349,27 @@ def _plausible(span: str, task: str, kind: str = "") -> bool:
     return len(s) < 300
 
 
-def extract_answer(completion: str | None, task: str) -> str | None:
+def extract_answer(
+    completion: str | None, task: str, choices: Sequence[str] | None = None
+) -> str | None:
     """The final answer stated in ``completion`` (a model output or a gold solution).
 
     GSM8K: a plain number string ("18", "-2.5", "1000"); MATH: the LaTeX of the answer as
-    written (``\\boxed`` content, or what follows "The answer is" / "Final Answer:" ...).
-    None when no answer can be found.
+    written (``\\boxed`` content, or what follows "The answer is" / "Final Answer:" ...);
+    CSQA (``choices``: the row's candidate answers): the candidate's text the completion chose
+    (:func:`lema.grading.choice.extract_candidate`), without ``choices`` the answer text it
+    states (:func:`lema.grading.choice.stated_candidate_text`). ``choices`` is ignored for
+    the other kinds. None when no answer can be found.
     """
     task = check_task(task)
     if not completion or not completion.strip():
         return None
+    if task == "csqa":
+        from lema.grading.choice import extract_candidate, stated_candidate_text
+
+        if choices:
+            return extract_candidate(completion, choices)
+        return stated_candidate_text(completion)
     text = _trim(str(completion))
     cands = _candidates(text)
     # the last statement wins; "The answer is $\boxed{5}$" yields the boxed content once

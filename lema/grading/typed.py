@@ -3,7 +3,11 @@ benchmarks' ``answer_type`` column, :mod:`lema.data.benchmarks`):
 
 - ``numeric``: the GSM8K grader (``grade(..., "gsm8k")``);
 - ``latex``: the MATH grader (``grade(..., "math")``: fractions, ratios, clock times, LaTeX);
-- ``choice``: the option letter (:func:`lema.grading.choice.grade_choice`, with the options);
+- ``choice``: the option letter (:func:`lema.grading.choice.grade_choice`, with the options),
+  or, when the gold is one of the options' texts (CSQA's candidate answers), the candidate
+  the completion names (:func:`lema.grading.choice.extract_candidate`: exact after
+  normalisation, a letter marker, a clause's head, else the closest candidate by edit
+  distance when it is close enough; otherwise no answer);
 - ``text``: a short text answer (:func:`lema.grading.choice.grade_text`).
 """
 
