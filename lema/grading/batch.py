@@ -4,11 +4,14 @@ in bulk (``lema sample`` grades its paths, ``lema eval`` / ``lema predict`` thei
 ``grade_batch(items, workers=..., timeout_s=...)`` returns one :class:`Graded` ``(pred,
 correct, timed_out)`` per item, in input order. Per item: an empty completion has no answer;
 else ``pred = extract_answer(completion, task)`` and ``correct = equivalent(pred, gold, task)``
-(False without an answer or a gold answer). An item of a table that says how each row is
+(False without an answer or a gold answer); an item of a CSQA-kind task may carry its
+candidate answers as a fourth element, passed on as ``choices`` (``pred``: the chosen
+candidate's text). An item of a table that says how each row is
 graded (an evaluation-only benchmark's ``answer_type``, :func:`lema.grading.typed.typed_item`)
 names a task's grader (numeric: ``gsm8k``, latex: ``math``) or ``choice`` / ``text``, and a
 choice item carries its option texts as a fourth element: those two are read by
-:mod:`lema.grading.choice`, under the same bound.
+:mod:`lema.grading.choice`, under the same bound (a choice item whose gold is one of the
+option texts, not a letter, is graded as CSQA's candidates are: ``pred`` the candidate).
 
 - **De-duplication**: identical items are graded once (grading is a function of the item).
 - **Parallelism, one mechanism**: a ``multiprocessing`` pool of *spawned* processes, each of
@@ -37,7 +40,14 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
-from lema.grading.choice import extract_choice, extract_text_answer, grade_choice, grade_text
+from lema.grading.choice import (
+    extract_candidate,
+    extract_choice,
+    extract_text_answer,
+    grade_choice,
+    grade_text,
+    is_text_gold,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.pool import Pool
@@ -52,7 +62,8 @@ SERIAL_MAX = 64
 CHUNK = 16
 
 #: (completion, gold answer, task), or (completion, gold, kind, option texts or None): kind a
-#: task or ``choice`` / ``text`` (lema.grading.typed.typed_item)
+#: task (a CSQA-kind task: the candidates) or ``choice`` / ``text``
+#: (lema.grading.typed.typed_item)
 Item = (
     tuple[str | None, str | None, str] | tuple[str | None, str | None, str, tuple[str, ...] | None]
 )
@@ -76,20 +87,32 @@ def grade_item(grader: ModuleType, item: Item) -> tuple[str | None, bool]:
     """(extracted answer, correct) of one (completion, gold, task) with ``grader``'s
     ``extract_answer`` and ``equivalent``."""
     completion, gold, task = item[:3]
+    choices = item[3] if len(item) > 3 else None
     if not completion:
         return None, False
     if task in ("choice", "text"):
-        return _grade_other(completion, gold, task, item[3] if len(item) > 3 else None)
-    pred = grader.extract_answer(completion, task)
+        return _grade_other(completion, gold, task, choices)
+    if not choices:  # the grader-module contract: extract_answer(completion, task)
+        pred = grader.extract_answer(completion, task)
+        if pred is None or gold is None:
+            return pred, False
+        return pred, bool(grader.equivalent(pred, gold, task))
+    pred = grader.extract_answer(completion, task, choices)
     if pred is None or gold is None:
         return pred, False
-    return pred, bool(grader.equivalent(pred, gold, task))
+    return pred, bool(grader.equivalent(pred, gold, task, choices))
 
 
 def _grade_other(
     completion: str, gold: str | None, kind: str, choices: tuple[str, ...] | None
 ) -> tuple[str | None, bool]:
     """(the option letter or text answer stated, correct) of a choice or text item."""
+    if kind == "choice" and is_text_gold(gold, choices):
+        assert choices is not None
+        pred = extract_candidate(completion, choices)
+        return pred, pred is not None and gold is not None and grade_choice(
+            completion, gold, choices
+        )
     if kind == "choice":
         pred = extract_choice(completion, choices)
         return pred, pred is not None and gold is not None and grade_choice(
