@@ -39,8 +39,13 @@ A table with an ``answer_type`` column (an evaluation-only benchmark's, lema.dat
 is graded row by row as that column says (:func:`lema.grading.typed_item`: numeric with the
 GSM8K grader, latex with the MATH grader, choice and text with lema.grading.choice), whatever
 the task; its metrics gain ``by_answer_type``. The paper's rule is applied to numeric and latex
-rows only (as GSM8K and MATH): a choice or text row has none (``correct_paper`` null), and a
-table holding any such row has ``pass@1_paper_rule`` null, ``paper_rule`` saying why.
+rows (as GSM8K and MATH) and to choice rows whose gold is a candidate's text (as CSQA): an
+option-letter choice (AQuA) or a text row has none (``correct_paper`` null), and a table
+holding any such row has ``pass@1_paper_rule`` null, ``paper_rule`` saying why.
+
+A CSQA-kind task's table with a ``choices`` column (the candidate answers) is graded with
+them: ``extracted`` is the chosen candidate's text (lema.grading.choice.extract_candidate),
+and the paper's rule maps the text after "The answer is" to the nearest candidate.
 
 pass@1 and every rate in metrics.json are percentages (0-100), like the paper's tables.
 """
@@ -66,6 +71,8 @@ from lema.grading import (
     paper_correct,
     typed_item,
 )
+from lema.grading.choice import is_text_gold
+from lema.grading.extract import check_task
 from lema.io import write_json, write_parquet
 from lema.tables import (
     ANSWER_TYPE,
@@ -307,9 +314,16 @@ def read_predictions(path: str | Path) -> pl.DataFrame:
 
 def grading_items(frame: pl.DataFrame, task: str) -> list[Any]:
     """The :func:`lema.grading.grade_batch` items of a predictions table: (completion, gold,
-    task), or with an ``answer_type`` column each row's :func:`lema.grading.typed_item`."""
+    task) (a CSQA-kind task's table with a ``choices`` column: (completion, gold, task,
+    candidates)), or with an ``answer_type`` column each row's
+    :func:`lema.grading.typed_item`."""
     completions, gold = frame[COMPLETION].to_list(), frame[GOLD].to_list()
     if ANSWER_TYPE not in frame.columns:
+        if CHOICES in frame.columns and _csqa_kind(task):
+            return [
+                (c, g, task, tuple(o) if o else None)
+                for c, g, o in zip(completions, gold, frame[CHOICES].to_list(), strict=True)
+            ]
         return [(c, g, task) for c, g in zip(completions, gold, strict=True)]
     types = frame[ANSWER_TYPE].to_list()
     choices = frame[CHOICES].to_list() if CHOICES in frame.columns else [None] * frame.height
@@ -325,10 +339,29 @@ def grading_items(frame: pl.DataFrame, task: str) -> list[Any]:
         raise DataError(f"column '{ANSWER_TYPE}': {exc}") from None
 
 
+def _csqa_kind(task: str) -> bool:
+    """Whether ``task`` is graded as CSQA (its kind, :func:`lema.grading.extract.check_task`)."""
+    try:
+        return check_task(task) == "csqa"
+    except ValueError:
+        return False
+
+
 def _paper_correct(item: Any) -> bool | None:
-    """The paper's rule on one grading item (None for a choice or text answer: it has none)."""
+    """The paper's rule on one grading item: a GSM8K/MATH/CSQA-kind item, and a choice item
+    whose gold is a candidate's text (CSQA's rule); None for an option-letter choice (AQuA)
+    or a text answer: it has none."""
     completion, gold, kind = item[:3]
-    return paper_correct(completion, gold, kind) if kind in TASKS else None
+    choices = item[3] if len(item) > 3 else None
+    if kind == "choice":
+        return (
+            paper_correct(completion, gold, "csqa", choices)
+            if is_text_gold(gold, choices)
+            else None
+        )
+    if kind in TASKS or _csqa_kind(kind):
+        return paper_correct(completion, gold, kind, choices)
+    return None
 
 
 def _sample_lists(frame: pl.DataFrame, path: Path) -> pl.DataFrame:

@@ -18,6 +18,11 @@ completion and then:
   ``\\frac{1}{2}``; ``3/4`` -> ``\\frac{3}{4}``) and compares the two strings exactly.
   So ``\\dfrac12`` = ``\\frac{1}{2}`` and ``0.5`` = ``\\frac12``, but ``0.25`` != ``\\frac14``,
   ``2\\sqrt2`` != ``\\sqrt8`` and ``50%`` != ``50`` (a plain ``%`` stays).
+- CSQA: maps that text (whitespace and one trailing period stripped, nothing else) to the
+  candidate answer at the smallest edit distance, whatever the distance (ties to the first
+  candidate), and counts it right when that is the gold candidate; no "The answer is":
+  wrong. So "The answer is pizza" is graded as whichever candidate happens to be nearest,
+  where lema's own rule (:func:`lema.grading.choice.extract_candidate`) says "no answer".
 
 The gold answer goes through the same normalisation: a bare answer (what lema's tables hold)
 as it is, a whole solution through the same extraction first. This module is our own code
@@ -28,13 +33,16 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Sequence
 
+from lema.grading.choice import levenshtein
 from lema.grading.extract import check_task
 
 #: what metrics.json records as the paper rule
 PAPER_RULE = (
     "microsoft/LEMA evaluation: the text after the last 'The answer is'; GSM8K compared as a "
-    "float, MATH as a string after the Hendrycks MATH normalisation (no symbolic equivalence)"
+    "float, MATH as a string after the Hendrycks MATH normalisation (no symbolic equivalence), "
+    "CSQA mapped to the candidate at the smallest edit distance"
 )
 
 _PHRASE = "The answer is "
@@ -318,20 +326,41 @@ def gsm8k_answer(completion: str, *, bare: bool = False) -> float | None:
         return None
 
 
-# ----------------------------------------------------------------------------------- both
-
-
 def _is_solution(gold: str) -> bool:
     return _PHRASE.strip() in gold or "\\boxed" in gold or "####" in gold
 
 
-def paper_correct(completion: str | None, gold: str | None, task: str) -> bool:
+# ------------------------------------------------------------------------------------ CSQA
+
+
+def csqa_answer(completion: str, candidates: Sequence[str]) -> str | None:
+    """The paper rule's CSQA candidate of ``completion``: the text after the last "The answer
+    is " (whitespace and one trailing period stripped) mapped to the candidate at the smallest
+    edit distance, with no threshold (ties: the first such candidate); None without "The
+    answer is" or candidates."""
+    if _PHRASE not in completion or not candidates:
+        return None
+    result = completion.rsplit(_PHRASE, 1)[1].strip().removesuffix(".").strip()
+    distances = [levenshtein(result, c) for c in candidates]
+    return candidates[distances.index(min(distances))]
+
+
+# ----------------------------------------------------------------------------------- all
+
+
+def paper_correct(
+    completion: str | None, gold: str | None, task: str, choices: Sequence[str] | None = None
+) -> bool:
     """Whether ``completion`` is right under the paper's rule (see the module docstring).
-    ``gold`` is a bare answer or a whole solution."""
+    ``gold`` is a bare answer or a whole solution (CSQA: the gold candidate's text, with
+    ``choices`` the row's candidates; ignored for the other kinds)."""
     task = check_task(task)
     if not completion or gold is None or not str(gold).strip():
         return False
     gold = str(gold)
+    if task == "csqa":
+        picked = csqa_answer(completion, choices or ())
+        return picked is not None and picked.strip() == gold.strip()
     bare = not _is_solution(gold)
     if task == "gsm8k":
         pred_num = gsm8k_answer(completion)
