@@ -24,6 +24,11 @@ wins; a tie goes to the cluster whose first vote came earliest (the smallest lab
 problem counts as solved when the winner is the gold cluster; with no votes at all it does
 not.
 
+The answers clustered are what :func:`lema.grading.grade_batch` extracted, and ``task`` is the
+table's task: for a CSQA-kind task, graded with its candidates, each answer is the chosen
+candidate's text, and ``equivalent(later, earlier, "csqa")`` (no candidates passed) is the
+equality of the normalised texts, so equal candidates are one vote.
+
 Only **contested** problems need comparisons: those where, for some k, the first k samples
 hold a correct vote and more wrong votes than correct ones, or as many with a wrong vote
 first (a tie the gold cluster would lose). Elsewhere no
