@@ -272,6 +272,18 @@ class TestPrefixCandidates:
         assert pick(text, STORES) is None
 
 
+class TestBounded:
+    def test_long_completions_are_read_quickly(self):
+        import time
+
+        started = time.perf_counter()
+        one_line = "the answer is a bank or " * 8000 + "The answer is mall."
+        assert pick(one_line) == "mall"
+        assert pick("x" * 200_000) is None
+        assert pick("The answer is " + "libary " * 30_000) is None
+        assert time.perf_counter() - started < 5
+
+
 # ------------------------------------------------------------- task-kind grading, choices
 
 
@@ -461,3 +473,26 @@ def test_dev_typo_gold_still_maps_to_the_gold(dev_rows):
         got = grade_batch([(f"The answer is {typo}.", gold, "csqa", cands)], workers=1)[0]
         assert got.correct, (typo, gold, cands, got)
     assert checked > 500
+
+
+def test_grading_items_of_a_csqa_table_carry_the_candidates():
+    import polars as pl
+
+    from lema.evaluation.metrics import _paper_correct, grading_items
+
+    frame = pl.DataFrame(
+        {
+            "id": ["q1", "q2"],
+            "completion": ["The answer is banks.", "The answer is pizza."],
+            "gold": ["bank", "bank"],
+            "choices": [list(CANDS), list(CANDS)],
+        }
+    )
+    items = grading_items(frame, "csqa")
+    assert items == [(c, "bank", "csqa", CANDS) for c in frame["completion"]]
+    assert [(g.pred, g.correct) for g in grade_batch(items, workers=1)] == [
+        ("bank", True),
+        (None, False),
+    ]
+    assert [_paper_correct(it) for it in items] == [True, True]  # pizza: nearest is bank
+    assert grading_items(frame, "gsm8k")[0] == ("The answer is banks.", "bank", "gsm8k")

@@ -361,16 +361,23 @@ def _statement_candidate(span: str, keys: Sequence[str]) -> int | None:
     return found if found is not None or bare == span else _by_text(bare, keys)
 
 
+#: the most answer statements of a completion read (the last ones), and the longest part of
+#: one read (characters): a candidate answer is short, and this bounds the edit distances
+MAX_STATEMENTS = 20
+MAX_STATEMENT_CHARS = 300
+
+
 def _candidate_statements(completion: str) -> list[str]:
     """The spans that may state a candidate, the last first: boxes, the rest of a line after
     an answer phrase, and the letter of "(B) is the correct answer"."""
     found = [(start, content) for start, _, content in find_boxed(completion)]
     for m in _CANDIDATE_ANCHOR_RE.finditer(completion):
-        rest = completion[m.end() :].split("\n", 1)[0]
+        rest = completion[m.end() : m.end() + MAX_STATEMENT_CHARS].split("\n", 1)[0]
         if rest.strip():
             found.append((m.start(), rest))
     found += [(m.start(), f"({m.group(1)})") for m in _IS_CORRECT_RE.finditer(completion)]
-    return [_clean(span) for _, span in sorted(found, key=lambda f: f[0], reverse=True)]
+    found = sorted(found, key=lambda f: f[0], reverse=True)[:MAX_STATEMENTS]
+    return [_clean(span[:MAX_STATEMENT_CHARS]) for _, span in found]
 
 
 def _last_line_candidate(completion: str, keys: Sequence[str]) -> int | None:
@@ -379,7 +386,7 @@ def _last_line_candidate(completion: str, keys: Sequence[str]) -> int | None:
     lines = [line for line in completion.splitlines() if line.strip()]
     if not lines:
         return None
-    last = _clean(lines[-1])
+    last = _clean(lines[-1][-MAX_STATEMENT_CHARS:])
     text = candidate_key(last)
     if text and text in keys:
         return keys.index(text)
@@ -458,7 +465,7 @@ def stated_candidate_text(completion: str | None) -> str | None:
         if candidate_key(head):
             return head
     lines = [line for line in text.splitlines() if line.strip()]
-    last = _clean(lines[-1]) if lines else ""
+    last = _clean(lines[-1][-MAX_STATEMENT_CHARS:]) if lines else ""
     if last and len(last.split()) <= MAX_LAST_LINE_WORDS and not _HEAD_END_RE.search(last):
         return last
     return None
