@@ -217,18 +217,26 @@ def test_embedded_fails_with_one_clear_line(tmp_path, capsys):
     assert not (tmp_path / "t.parquet").exists()
 
 
-def test_config_accepts_data_local_csqa(tmp_path):
+def _study(**data) -> dict:
     import yaml
 
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    return {**config, "tasks": ["gsm8k", "csqa"], "data": data}
+
+
+def test_config_accepts_data_local_csqa(tmp_path):
     from lema.config import validate_config
     from lema.workflow.knobs import _data_local
 
-    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
-    config["tasks"] = ["csqa"]
-    config["data"] = {"source": "local", "local": {"csqa": str(tmp_path)}}
-    validate_config(config)
-    assert config["data"]["local"]["csqa"] == str(tmp_path)
-    assert _data_local(config["data"])["csqa"] == str(tmp_path)
+    local = {"gsm8k": str(tmp_path), "csqa": str(tmp_path / "{split}.jsonl")}
+    config = validate_config(_study(source="local", local=local))
+    assert config["data"]["local"]["csqa"] == local["csqa"]
+    assert _data_local(config["data"])["csqa"] == local["csqa"]
+    with pytest.raises(ConfigError, match=r"'data\.local\.csqa': a path is required"):
+        validate_config(_study(source="local", local={"gsm8k": str(tmp_path)}))
+    # embedded: one line when the config is checked (the Snakefile loads), naming the task
+    with pytest.raises(ConfigError, match=r"'tasks\[1\]': task 'csqa' has no embedded slice"):
+        validate_config(_study(source="embedded"))
 
 
 # --------------------------------------------------------------------------- downloads

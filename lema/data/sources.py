@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lema.data import BENCHMARKS, SOURCES, SPLITS, TASKS
+from lema.data import BENCHMARKS, EMBEDDED_TASKS, SOURCES, SPLITS, TASKS
 from lema.data.benchmarks import benchmark_rows, local_file
 from lema.data.csqa import read_csqa
 from lema.data.download import PUBLIC, fetch
@@ -114,7 +114,7 @@ def rows_for(
             raise ConfigError(f"config key 'data.local.{task}': a path is required for local")
         return local_reader(task, split, local)
     if source == "embedded":
-        if not embedded_file(task, split).is_file():
+        if task not in EMBEDDED_TASKS:
             raise ConfigError(
                 f"task {task!r} has no embedded slice (data.source embedded is the demo's "
                 "GSM8K/MATH slice): use data.source public or local"
