@@ -6,7 +6,8 @@
 - ``SHARED``: the full splits in ``../shared/data`` (or ``$LEMA_SHARED_DATA``), and the
   evaluation-only benchmarks in its ``benchmarks/``, present on the project's own machines
   only. Tests that need them carry ``@pytest.mark.shared``: they skip with the reason when
-  the folder is absent, and fail under ``CI=true`` (conftest.py).
+  the folder is absent, and fail under ``CI=true`` (conftest.py). ``benchmarks/`` also holds
+  ``csqa_dev.jsonl``, microsoft/LEMA's copy of the CommonsenseQA dev set (csqa's test split).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ SHARED = Path(os.environ.get("LEMA_SHARED_DATA", ROOT.parent / "shared" / "data"
 SHARED_BENCHMARKS = SHARED / "benchmarks"  # {benchmark}.jsonl: the evaluation-only test sets
 SHARED_FILES = [SHARED / t / f"{s}.jsonl" for t in ("gsm8k", "math") for s in ("train", "test")]
 SHARED_FILES += [SHARED_BENCHMARKS / f"{b}.jsonl" for b in BENCHMARKS]
+SHARED_CSQA_DEV = SHARED_BENCHMARKS / "csqa_dev.jsonl"  # csqa's test split (1,221 rows)
+SHARED_FILES += [SHARED_CSQA_DEV]
 
 
 def shared_missing() -> str | None:
@@ -31,7 +34,7 @@ def shared_missing() -> str | None:
     missing = [str(p) for p in SHARED_FILES if not p.is_file()]
     if missing:
         return (
-            f"the full GSM8K/MATH/benchmark files are not at {SHARED} (set LEMA_SHARED_DATA): "
+            f"the full GSM8K/MATH/benchmark/CSQA files are not at {SHARED} (set LEMA_SHARED_DATA): "
             + ", ".join(missing)
         )
     return None

@@ -113,8 +113,16 @@ def _check_backbones(config: dict[str, Any]) -> None:
 
 
 def _check_local_data(config: dict[str, Any]) -> None:
+    from lema.data import EMBEDDED_TASKS
     from lema.tasks import BUILTIN
 
+    if config.get("data", {}).get("source") == "embedded":
+        for i, task in enumerate(config.get("tasks", [])):
+            if task in BUILTIN and task not in EMBEDDED_TASKS:
+                raise ConfigError(
+                    f"config key 'tasks[{i}]': task '{task}' has no embedded slice (data.source "
+                    "embedded is the demo's GSM8K/MATH slice): use data.source public or local"
+                )
     if config.get("data", {}).get("source") == "local":
         # a task of tasks_defined names its own files
         for task in (t for t in config.get("tasks", []) if t in BUILTIN):

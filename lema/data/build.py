@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from lema.data import BENCHMARKS
+from lema.data import BENCHMARKS, CHOICE_TASKS
 from lema.data.defined import defined_rows
 from lema.data.sources import rows_for
 from lema.data.subjects import normalize_subjects
@@ -43,8 +43,8 @@ def build_table(
     of the chosen MATH subjects/levels, pass over the first ``skip`` of those and keep the
     next ``limit`` (the demo's warm-up rows are the ones after its training slice).
     A benchmark's table (``task`` one of :data:`lema.data.BENCHMARKS`, split ``test``) has the
-    columns of :data:`lema.tables.BENCHMARK_SCHEMA`; so has a task of the config's
-    ``tasks_defined`` (``defined``: its definition, read from the file ``local``)."""
+    columns of :data:`lema.tables.BENCHMARK_SCHEMA`; so has a built-in choice task (csqa:
+    :data:`lema.data.CHOICE_TASKS`) and a task of the config's ``tasks_defined`` (``defined``: its definition, read from the file ``local``)."""
     subjects = set(normalize_subjects(math_subjects) or []) if math_subjects is not None else None
     levels = set(math_levels) if math_levels is not None else None
     if limit is not None and limit < 1:
@@ -74,7 +74,7 @@ def build_table(
             continue
         if limit is None or len(kept) < limit:
             kept.append(row)
-    wide = task in BENCHMARKS or defined is not None
+    wide = task in BENCHMARKS or task in CHOICE_TASKS or defined is not None
     return make_frame(kept, BENCHMARK_SCHEMA if wide else RAW_SCHEMA)
 
 

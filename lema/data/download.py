@@ -1,5 +1,10 @@
 """The pinned public files (source ``public``): where they come from, their checksums, the
-download cache and mirror, and :func:`fetch`, which returns a verified local copy."""
+download cache and mirror, and :func:`fetch`, which returns a verified local copy.
+
+A file whose checksum is not known in advance (``Remote.sha256`` None: CommonsenseQA's
+train split, of which no copy was at hand to pin) is trusted on first download: its sha256
+is recorded beside the cache entry (``<cache>/<name>.sha256``) and every later fetch is
+verified against that record; deleting the record accepts a new file deliberately."""
 
 from __future__ import annotations
 
@@ -7,12 +12,13 @@ import contextlib
 import hashlib
 import http.client
 import os
+import re
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lema.errors import DataError
@@ -21,11 +27,12 @@ from lema.io import sha256_file
 
 @dataclass(frozen=True)
 class Remote:
-    """A file to download: mirrors tried in order, its sha256 and the cache file name."""
+    """A file to download: mirrors tried in order, its sha256 (None: trusted on first
+    download, then verified against the recorded one) and the cache file name."""
 
     name: str
     urls: tuple[str, ...]
-    sha256: str
+    sha256: str | None
     size: int | None = None
 
 
@@ -55,6 +62,16 @@ def _qwen_math(name: str, sha256: str, size: int) -> Remote:
         size,
     )
 
+
+# CommonsenseQA: the train split from the original S3 bucket (its checksum recorded on first
+# download), the Wayback Machine snapshot as the fallback; the test split is CommonsenseQA's
+# dev set as distributed in microsoft/LEMA's test_data (what the paper evaluates on).
+CSQA_TRAIN_URL = "https://s3.amazonaws.com/commensenseqa/train_rand_split.jsonl"
+CSQA_TRAIN_MIRROR = f"https://web.archive.org/web/20240101000000id_/{CSQA_TRAIN_URL}"
+LEMA_REVISION = "94fea82f6d160dbe8a053f1157de347b2955ecd5"
+CSQA_TEST_URL = (
+    f"https://raw.githubusercontent.com/microsoft/LEMA/{LEMA_REVISION}/test_data/csqa_dev.jsonl"
+)
 
 PUBLIC: dict[str, Remote] = {
     "gsm8k/train": Remote(
@@ -91,6 +108,13 @@ PUBLIC: dict[str, Remote] = {
     ),
     "amc23/test": _qwen_math(
         "amc23", "43707e1ca784602d8479de24ee8ce36609dbebc46dd152b0b12a46611aa898a4", 27_631
+    ),
+    "csqa/train": Remote("csqa-train_rand_split.jsonl", (CSQA_TRAIN_URL, CSQA_TRAIN_MIRROR), None),
+    "csqa/test": Remote(
+        f"csqa-lema-{LEMA_REVISION[:8]}-dev.jsonl",
+        (CSQA_TEST_URL,),
+        "ed62d06f33ab4aebe6da5ae62003a36a3658c6c7527e8d808395976a1eb1f526",
+        604_018,
     ),
 }
 
@@ -168,13 +192,42 @@ def _try_url(url: str, dest: Path, remote: Remote, progress: bool, timeout: floa
             return f"{url}: network error ({exc.reason})"
         except (OSError, ValueError, http.client.HTTPException) as exc:  # timeouts, resets
             return f"{url}: network error ({exc})"
-        if got != remote.sha256:
+        if remote.sha256 is not None and got != remote.sha256:
             return f"{url}: checksum mismatch (sha256 {got}, expected {remote.sha256})"
         os.replace(tmp, dest)
         return None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def sha256_record(cache: str | Path, remote: Remote) -> Path:
+    """Where the sha256 of a file trusted on first download is recorded."""
+    return Path(cache) / f"{remote.name}.sha256"
+
+
+def _recorded(record: Path) -> str | None:
+    """The sha256 in ``record`` (``sha256sum`` format), None when there is none yet."""
+    if not record.exists():
+        return None
+    text = record.read_text(encoding="utf-8").split()
+    if not text or not re.fullmatch(r"[0-9a-f]{64}", text[0]):
+        raise DataError(f"{record}: not a sha256 record; delete it to record the file anew")
+    return text[0]
+
+
+def _record(record: Path, dest: Path) -> Path:
+    """Record the sha256 of ``dest`` (trusted on first download) and say so once."""
+    got = sha256_file(dest)
+    tmp = record.with_name(f".{record.name}.part")
+    tmp.write_text(f"{got}  {dest.name}\n", encoding="utf-8")
+    os.replace(tmp, record)
+    print(
+        f"lema data: recorded sha256 {got} for {dest.name} in {record}; later downloads are "
+        "verified against it",
+        file=sys.stderr,
+    )
+    return dest
 
 
 def fetch(
@@ -185,7 +238,9 @@ def fetch(
     timeout: float = 60.0,
 ) -> Path:
     """The verified local copy of ``remote``: from the cache, else downloaded (atomically:
-    a temporary file beside the cache entry, checked, then renamed into place).
+    a temporary file beside the cache entry, checked, then renamed into place). A remote
+    without a sha256 is checked against the one recorded on its first download
+    (:func:`sha256_record`), and recorded when there is none yet.
 
     Raises DataError naming every mirror tried and why it failed (network error, HTTP
     status, checksum mismatch).
@@ -195,8 +250,13 @@ def fetch(
     remote = mirrored(remote)
     dest = cache / remote.name
     with _lock(cache / f".{remote.name}.lock"):
+        record = sha256_record(cache, remote) if remote.sha256 is None else None
+        if record is not None:
+            remote = replace(remote, sha256=_recorded(record))
         if dest.exists():
             got = sha256_file(dest)
+            if remote.sha256 is None:  # a copy already there, no record yet: trust it
+                return _record(record, dest)
             if got == remote.sha256:
                 return dest
             print(
@@ -208,9 +268,13 @@ def fetch(
         for url in remote.urls:
             failure = _try_url(url, dest, remote, progress, timeout)
             if failure is None:
-                return dest
+                return dest if record is None or remote.sha256 else _record(record, dest)
             failures.append(failure)
-        raise DataError(
-            f"could not download {remote.name}: {'; '.join(failures)} — check the network, "
-            f"or put a verified copy at {dest}, or use data.source: local"
-        )
+        advice = f"check the network, or put a verified copy at {dest}, or use data.source: local"
+        if record is not None and any("checksum mismatch" in f for f in failures):
+            advice = (
+                f"the sha256 expected is the one recorded on the first download in {record}; "
+                f"if the file changed upstream and you accept the new one, delete {record} "
+                f"(and {dest}, if it is there)"
+            )
+        raise DataError(f"could not download {remote.name}: {'; '.join(failures)} — {advice}")

@@ -1,6 +1,7 @@
 """Which reader reads which source (config ``data.source``): ``public`` (the pinned
 downloads), ``local`` (a folder or file of the original formats, see :mod:`lema.data`) and
-``embedded`` (the slice shipped in ``lema/data/embedded/``, read like a local folder);
+``embedded`` (the GSM8K/MATH slice shipped in ``lema/data/embedded/``, read like a local
+folder; CommonsenseQA has none);
 and the files a source reads, for Snakemake's ``input:``. The evaluation-only benchmarks go
 to :func:`lema.data.benchmarks.benchmark_rows`."""
 
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lema.data import BENCHMARKS, SOURCES, SPLITS, TASKS
+from lema.data import BENCHMARKS, EMBEDDED_TASKS, SOURCES, SPLITS, TASKS
 from lema.data.benchmarks import benchmark_rows, local_file
+from lema.data.csqa import read_csqa
 from lema.data.download import PUBLIC, fetch
 from lema.data.gsm8k import read_gsm8k
 from lema.data.hendrycks_math import read_math_dir, read_math_jsonl, read_math_tar
@@ -45,6 +47,10 @@ def _local_math(p: Path, split: str) -> LocatedRows:
     )
 
 
+#: the tasks whose local source is one JSONL file per split (a folder of {split}.jsonl)
+_JSONL_READERS = {"gsm8k": read_gsm8k, "csqa": read_csqa}
+
+
 def local_reader(task: str, split: str, path: str | Path) -> LocatedRows:
     """The rows of one table from a local path (a folder, a file, or a path with ``{split}``)."""
     raw = str(path)
@@ -52,17 +58,17 @@ def local_reader(task: str, split: str, path: str | Path) -> LocatedRows:
         p = Path(raw.replace("{split}", split)).expanduser()
         if task == "math" and p.is_dir():
             return read_math_dir(p, split)
-        return (read_gsm8k if task == "gsm8k" else read_math_jsonl)(p, split)
+        return _JSONL_READERS.get(task, read_math_jsonl)(p, split)
     p = Path(raw).expanduser()
     if not p.exists():
         raise DataError(f"data.local.{task}: {p} does not exist")
-    if task == "gsm8k":
+    if task in _JSONL_READERS:
         if p.is_file():
             raise DataError(
-                f"data.local.gsm8k: {p} is a file; give the folder holding train.jsonl and "
+                f"data.local.{task}: {p} is a file; give the folder holding train.jsonl and "
                 "test.jsonl, or a path containing {split}"
             )
-        return read_gsm8k(p / f"{split}.jsonl", split)
+        return _JSONL_READERS[task](p / f"{split}.jsonl", split)
     return _local_math(p, split)
 
 
@@ -76,7 +82,7 @@ def local_inputs(task: str, split: str, path: str | Path | None) -> list[str]:
     if "{split}" in raw:
         return [raw.replace("{split}", split)]
     p = Path(raw).expanduser()
-    if task == "gsm8k":
+    if task in _JSONL_READERS:
         return [str(p / f"{split}.jsonl")]
     if p.is_file():
         return [str(p)]
@@ -108,10 +114,16 @@ def rows_for(
             raise ConfigError(f"config key 'data.local.{task}': a path is required for local")
         return local_reader(task, split, local)
     if source == "embedded":
+        if task not in EMBEDDED_TASKS:
+            raise ConfigError(
+                f"task {task!r} has no embedded slice (data.source embedded is the demo's "
+                "GSM8K/MATH slice): use data.source public or local"
+            )
         return local_reader(task, split, EMBEDDED_DIR / task)
     if source == "public":
-        if task == "gsm8k":
-            return read_gsm8k(fetch(PUBLIC[f"gsm8k/{split}"], cache, progress=progress), split)
+        if task in _JSONL_READERS:
+            remote = PUBLIC[f"{task}/{split}"]
+            return _JSONL_READERS[task](fetch(remote, cache, progress=progress), split)
         return read_math_tar(fetch(PUBLIC["math"], cache, progress=progress), split)
     raise ConfigError(
         f"config key 'data.source': expected one of {', '.join(SOURCES)}, got {source!r}"
