@@ -34,14 +34,14 @@ from typing import Any
 
 import yaml
 
+from lema.data import EMBEDDED_TASKS
 from lema.errors import LemaError
 from lema.io import write_text
-from lema.tasks import TASKS as BUILTIN_TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "demo.yaml"
 SNAKEFILE = ROOT / "Snakefile"
-TASKS = BUILTIN_TASKS
+TASKS = EMBEDDED_TASKS  # the tasks of the slice shipped in lema/data/embedded/
 # Tiny models gain nothing from several threads per job; one thread per job lets `--cores N`
 # run N jobs at once (the rules' defaults are sized for real models).
 SINGLE_THREADED = ("train", "predict", "eval", "sample_paths")

@@ -109,6 +109,7 @@ PATH_SCHEMA: dict[str, Any] = {
     PATH: pl.String,  # the output cut after its answer line (what is graded and corrected)
     "pred_answer": pl.String,
     CORRECT: pl.Boolean,
+    CHOICES: pl.List(pl.String),  # a multiple-choice question's candidates (null otherwise)
 }
 
 CORRECTION_SCHEMA: dict[str, Any] = {
@@ -131,6 +132,7 @@ CORRECTION_SCHEMA: dict[str, Any] = {
     REASON: pl.String,  # null when kept
     PROMPT: pl.String,  # training-row input (lema.formats.correction_prompt)
     COMPLETION: pl.String,  # training-row output (lema.formats.correction_completion)
+    CHOICES: pl.List(pl.String),  # a multiple-choice question's candidates (null otherwise)
 }
 
 EVOLVED_SCHEMA: dict[str, Any] = {
@@ -160,6 +162,7 @@ COT_SCHEMA: dict[str, Any] = {
     REASON: pl.String,
     PROMPT: pl.String,
     COMPLETION: pl.String,
+    CHOICES: pl.List(pl.String),  # a multiple-choice question's candidates (null otherwise)
 }
 
 POOL_SCHEMA: dict[str, Any] = {
@@ -207,6 +210,14 @@ def stats_path_for(output: str | Path) -> Path:
     """
     output = Path(output)
     return output.with_name(output.stem + ".stats.json")
+
+
+def choices_of(row: dict[str, Any]) -> tuple[str, ...] | None:
+    """A row's candidate answers (a multiple-choice question, column :data:`CHOICES`) as a
+    tuple, the form grading items take; None for a row without them (tables written before
+    the column existed have none)."""
+    choices = row.get(CHOICES)
+    return tuple(choices) if choices else None
 
 
 def make_frame(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:

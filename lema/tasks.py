@@ -62,13 +62,10 @@ def defined_tasks(config: dict[str, Any]) -> dict[str, Task]:
                 f"config key 'tasks_defined.{name}.answer_type': '{answer_type}' is not one of "
                 f"{', '.join(KIND_OF_ANSWER_TYPE)}"
             )
-        if answer_type == "choice":
-            # the stages that grade sampled paths follow the kind (numeric for choice), which
-            # reads no option letter: every path would count as "no answer", silently
+        if answer_type == "choice" and not entry.get("choices"):
             raise ConfigError(
-                f"config key 'tasks_defined.{name}.answer_type': 'choice' is not supported for "
-                "a task of your own yet (sampling and correction would read no option letter); "
-                "use numeric or latex"
+                f"config key 'tasks_defined.{name}.choices': required for answer_type 'choice' "
+                "(the field holding each row's list of candidate answers)"
             )
         out[name] = Task(name, answer_type, KIND_OF_ANSWER_TYPE[answer_type], origin="config")
     return out
@@ -95,6 +92,12 @@ def get_task(name: str, config: dict[str, Any] | None = None) -> Task:
 def task_kind(name: str, config: dict[str, Any] | None = None) -> str:
     """The built-in task whose grading and prompts ``name`` follows (itself for built-ins)."""
     return get_task(name, config).kind
+
+
+def evolves(task: str, config: dict[str, Any] | None = None) -> bool:
+    """Whether correction-centric evolution can write new questions for ``task``: not for a
+    multiple-choice task (kind ``csqa``), whose new questions would need new candidate sets."""
+    return task_kind(task, config) != "csqa"
 
 
 def check_tasks(config: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@
 import os
 import re
 
+from lema.config.load import corrector_of
 from lema.errors import ConfigError
 from lema.tasks import per_task
 from lema.workflow import params as rule_params
@@ -44,7 +45,6 @@ os.environ.setdefault("LEMA_ROOT", workflow.basedir)
 TASKS = config["tasks"]
 SPLITS = ["train", "test"]
 GENERATORS = list(config["generators"])
-CORRECTOR = config["corrector"]
 BACKBONES = list(config["backbones"])
 TRAIN_MIXES = rule_params.train_mixes(config)  # `mixes` and the size curve's (mix.sizes)
 EVAL_MIXES = rule_params.eval_mixes(config)
@@ -166,8 +166,16 @@ def generator_spec(wildcards):
     return model_spec_json(wildcards.generator)
 
 
+def corrector_name(task):
+    """The corrector of ``task`` (config ``corrector``: one model, or one per task)."""
+    try:
+        return corrector_of(config, task)
+    except ConfigError as exc:
+        config_exit(exc)
+
+
 def corrector_spec(wildcards):
-    return model_spec_json(CORRECTOR)
+    return model_spec_json(corrector_name(wildcards.task))
 
 
 def generator_gpus(wildcards):
@@ -176,7 +184,7 @@ def generator_gpus(wildcards):
 
 
 def corrector_gpus(wildcards):
-    return rule_params.model_gpus(config, CORRECTOR)
+    return rule_params.model_gpus(config, corrector_name(wildcards.task))
 
 
 def prompt_name(section, task):
@@ -194,17 +202,17 @@ def prompt_sha256(section, task):
         config_exit(exc, f"{section}.prompt.{task}: ")
 
 
-def evolution_status():
-    """'enabled', or why the evolved branch is left out of the graph."""
+def evolution_status(task):
+    """'enabled', or why the evolved branch of ``task`` is left out of the graph."""
     try:
-        return rule_params.evolution_status(config)
+        return rule_params.evolution_status(config, task)
     except ConfigError as exc:
         config_exit(exc)
 
 
-def qsets():
+def qsets(task):
     """Question sets whose mistakes are corrected: the training questions, and evolved ones."""
-    return rule_params.qsets(evolution_status())
+    return rule_params.qsets(evolution_status(task))
 
 
 # --- sample (rules/sample.smk) -------------------------------------------------------------
@@ -233,7 +241,7 @@ def max_mistakes_arg(wildcards):
 # --- correct (rules/correct.smk) -----------------------------------------------------------
 def correct_inputs(wildcards):
     return {
-        "model": model_inputs(CORRECTOR),
+        "model": model_inputs(corrector_name(wildcards.task)),
     }
 
 
@@ -241,7 +249,7 @@ def correct_inputs(wildcards):
 def evolve_inputs(wildcards):
     return {
         "corrections": [gen_table(wildcards.task, "original", "corrections", g) for g in GENERATORS],
-        "model": model_inputs(CORRECTOR),
+        "model": model_inputs(corrector_name(wildcards.task)),
     }
 
 
@@ -253,7 +261,7 @@ def max_seeds_arg(wildcards):
 def cot_inputs(wildcards):
     return {
         "questions": raw_table(wildcards.task, "train"),
-        "model": model_inputs(CORRECTOR),
+        "model": model_inputs(corrector_name(wildcards.task)),
     }
 
 
@@ -262,7 +270,9 @@ def pool_inputs(wildcards):
     return {
         "cot": cot_table(wildcards.task),
         "corrections": [
-            gen_table(wildcards.task, q, "corrections", g) for q in qsets() for g in GENERATORS
+            gen_table(wildcards.task, q, "corrections", g)
+            for q in qsets(wildcards.task)
+            for g in GENERATORS
         ],
         "tests": [raw_table(t, "test") for t in TASKS],
     }
@@ -272,7 +282,7 @@ def augment_inputs(wildcards):
     return {
         "cot": cot_table(wildcards.task),
         "pool": pool_table(wildcards.task),
-        "model": model_inputs(CORRECTOR),
+        "model": model_inputs(corrector_name(wildcards.task)),
     }
 
 
@@ -464,7 +474,7 @@ def plot_extra_args(wildcards, output):
 
 def corrections_inputs():
     """Every corrections table (training and evolved questions, each generator)."""
-    return [gen_table(t, q, "corrections", g) for t in TASKS for q in qsets() for g in GENERATORS]
+    return [gen_table(t, q, "corrections", g) for t in TASKS for q in qsets(t) for g in GENERATORS]
 
 
 # --- targets (rule all) --------------------------------------------------------------------

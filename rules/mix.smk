@@ -16,7 +16,7 @@ rule mix_pool:
     params:
         threshold=config["mix"]["near_duplicate_threshold"],
         ngram=config["mix"]["ngram"],
-        evolution=evolution_status(),
+        evolution=lambda wc: evolution_status(wc.task),
     log:
         "logs/mix_pool/{task}.log",
     conda:

@@ -53,7 +53,8 @@ def test_paper_values():
     t = config["training"]
     assert t["lora"] == {"r": 64, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
     assert t["max_grad_norm"] == 0.3
-    assert t["max_prompt_tokens"] == t["max_completion_tokens"] == {"gsm8k": 512, "math": 768}
+    limits = {"gsm8k": 512, "math": 768, "csqa": 512}
+    assert t["max_prompt_tokens"] == t["max_completion_tokens"] == limits
     assert config["corrector"] == "gpt-4"
     small = backbone_training(config, "llama2-7b", "gsm8k")
     large = backbone_training(config, "llama2-70b", "math")
@@ -193,7 +194,7 @@ def test_minimal_config_gets_every_default():
         if section == "evaluation":
             # the one study setting that is not the default: the evaluation-only benchmarks
             # are opt-in (they are downloaded; the demo's embedded data has none)
-            assert config[section].pop("benchmarks") == {"gsm8k": [], "math": []}
+            assert config[section].pop("benchmarks") == {"gsm8k": [], "math": [], "csqa": []}
             assert defaults[section].pop("benchmarks")["gsm8k"] == ["svamp", "asdiv", "mawps"]
         assert config[section] == defaults[section], section
 
@@ -255,7 +256,7 @@ def test_several_unknown_keys_are_all_named():
         ),
         (
             lambda c: c.update(tasks=["gsm8k", "mat"]),
-            "config key 'tasks[1]': expected one of 'gsm8k', 'math', got 'mat'",
+            "config key 'tasks[1]': expected one of 'gsm8k', 'math', 'csqa', got 'mat'",
         ),
         (
             lambda c: c["training"].update(quantization="int4"),
@@ -460,7 +461,7 @@ def test_a_task_defined_in_config_is_accepted_and_registered():
     }
     validate_config(config)
     assert config["tasks_defined"]["mytask"]["answer_type"] == "numeric"  # the default
-    assert known_tasks(config) == ["gsm8k", "math", "mytask"]
+    assert known_tasks(config) == ["gsm8k", "math", "csqa", "mytask"]
     assert task_kind("mytask", config) == "gsm8k" and task_kind("math", config) == "math"
 
 
@@ -468,7 +469,7 @@ def test_an_undefined_task_or_a_bad_definition_fails_in_one_line():
     config = study()
     config["tasks"] = ["gsm8k", "mytask"]
     assert error_of(config).startswith(
-        "config key 'tasks[1]': expected one of 'gsm8k', 'math', got 'mytask'"
+        "config key 'tasks[1]': expected one of 'gsm8k', 'math', 'csqa', got 'mytask'"
     )
     config = study()
     config["tasks_defined"] = {"math": {"train": "a", "test": "b", "question": "q", "answer": "a"}}
@@ -479,16 +480,85 @@ def test_an_undefined_task_or_a_bad_definition_fails_in_one_line():
     config = study()
     config["tasks_defined"] = {"mine": {"train": "a", "test": "b", "question": "q"}}
     assert error_of(config).startswith("config key 'tasks_defined.mine.answer' is required")
-    # a choice task is refused until the stages grade option letters (none would be read)
-    for answer_type, accepted in (("latex", True), ("numeric", True), ("choice", False)):
+    # a choice task needs the field holding its candidates; it then follows csqa
+    for answer_type, choices, accepted in (
+        ("latex", None, True),
+        ("numeric", None, True),
+        ("choice", None, False),
+        ("choice", "options", True),
+    ):
         config = study()
         config["tasks_defined"] = {
             "mine": {"train": "a", "test": "b", "question": "q", "answer": "a"}
         }
-        config["tasks_defined"]["mine"]["answer_type"] = answer_type
+        config["tasks_defined"]["mine"].update(answer_type=answer_type, choices=choices)
         if accepted:
             validate_config(config)
         else:
             assert error_of(config).startswith(
-                "config key 'tasks_defined.mine.answer_type': 'choice' is not supported"
+                "config key 'tasks_defined.mine.choices': required for answer_type 'choice'"
             )
+    from lema.tasks import task_kind
+
+    assert task_kind("mine", config) == "csqa"
+
+
+# --------------------------------------------------------------- csqa, and one corrector per task
+def _with(config: dict, **keys) -> dict:
+    out = copy.deepcopy(config)
+    out.update(keys)
+    return out
+
+
+def test_a_corrector_per_task_with_a_default():
+    from lema.config.load import corrector_of
+
+    config = validate_config(
+        _with(
+            study(), tasks=["gsm8k", "math", "csqa"], corrector={"default": "gold", "csqa": "gpt-4"}
+        )
+    )
+    assert [corrector_of(config, t) for t in ("gsm8k", "math", "csqa")] == ["gold", "gold", "gpt-4"]
+    one = validate_config(_with(study(), tasks=["gsm8k", "csqa"]))
+    assert corrector_of(one, "csqa") == corrector_of(one, "gsm8k") == "gpt-4"
+
+
+@pytest.mark.parametrize(
+    ("corrector", "key", "words"),
+    [
+        ("gold", "'corrector'", "the gold corrector cannot correct task 'csqa'"),
+        ({"default": "gold"}, "'corrector'", "the gold corrector cannot correct task 'csqa'"),
+        ({"default": "gold", "csqa": "gold"}, "'corrector.csqa'", "cannot correct task 'csqa'"),
+        ({"gsm8k": "gold"}, "'corrector.csqa'", "no corrector for task 'csqa'"),
+        ({"default": "gold", "csqa": "nope"}, "'corrector.csqa'", "model 'nope' is not defined"),
+        ({"default": "gpt-4", "svamp": "gold"}, "'corrector.svamp'", "not a task"),
+    ],
+)
+def test_a_wrong_corrector_for_a_task_fails_in_one_line_naming_the_key(corrector, key, words):
+    with pytest.raises(ConfigError) as info:
+        validate_config(_with(study(), tasks=["gsm8k", "csqa"], corrector=corrector))
+    message = str(info.value)
+    assert "\n" not in message and key in message and words in message, message
+
+
+def test_the_gold_corrector_still_corrects_gsm8k_and_math_alone():
+    config = validate_config(_with(study(), tasks=["gsm8k", "math"], corrector="gold"))
+    assert config["corrector"] == "gold"
+
+
+def test_a_per_task_map_without_the_added_task_names_its_key():
+    """A config written for gsm8k and math, with csqa added to `tasks`: the maps it wrote
+    itself lack csqa; the schema's defaults have it."""
+    config = _with(study(), tasks=["gsm8k", "math", "csqa"])
+    config["sampling"] = {**config["sampling"], "max_tokens": {"gsm8k": 512, "math": 768}}
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    message = str(info.value)
+    assert message.startswith("config key 'sampling.max_tokens.csqa': missing"), message
+    assert "add an entry for csqa" in message
+    config["sampling"]["max_tokens"]["csqa"] = 256
+    assert validate_config(config)["sampling"]["max_tokens"]["csqa"] == 256
+    bare = {k: v for k, v in study().items() if k not in ("sampling", "correction", "cot")}
+    filled = validate_config(_with(bare, tasks=["csqa"]))
+    assert filled["correction"]["prompt"]["csqa"] == "correct_csqa.txt"
+    assert filled["cot"]["prompt"]["csqa"] == "cot_csqa.txt"

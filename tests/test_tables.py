@@ -31,7 +31,7 @@ OLD_NAME = {
 
 def _row(schema: dict) -> dict:
     sample = {pl.String: "x", pl.Int64: 1, pl.Float64: 0.5, pl.Boolean: True}
-    return {c: sample[t] for c, t in schema.items()}
+    return {c: ["x", "y"] if isinstance(t, pl.List) else sample[t] for c, t in schema.items()}
 
 
 @pytest.mark.parametrize("kind", list(SCHEMAS))

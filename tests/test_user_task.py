@@ -123,8 +123,9 @@ def test_an_undefined_task_in_tasks_fails_in_one_line(tmp_path):
     configfile = _config(tmp_path, _definition(files), ["gsm8k", "other"])
     proc = _snakemake(tmp_path, configfile, "data/raw/gsm8k/train.parquet")
     assert proc.returncode != 0
-    assert "config key 'tasks[1]': expected one of 'gsm8k', 'math', 'mytask', got 'other'" in (
-        proc.stderr + proc.stdout
+    assert (
+        "config key 'tasks[1]': expected one of 'gsm8k', 'math', 'csqa', 'mytask', got 'other'"
+        in (proc.stderr + proc.stdout)
     )
 
 
@@ -153,7 +154,7 @@ def test_a_stage_command_grades_a_defined_task_by_its_kind(monkeypatch):
     numeric, latex = {**files, "answer_type": "numeric"}, {**files, "answer_type": "latex"}
     config = {"tasks_defined": {"mytask": numeric, "mine2": latex}}
     monkeypatch.setenv("LEMA_OPERATIONAL", operational(config, {}))
-    assert command_tasks() == ["gsm8k", "math", "mine2", "mytask"]
+    assert command_tasks() == ["gsm8k", "math", "csqa", "mine2", "mytask"]
     assert kind_of("mytask") == "gsm8k" and kind_of("mine2") == "math"
     assert extract_answer("Step 1: 3+4 = 7.\nThe answer is 7.", "mytask") == "7"
     assert gold_cot("She has 3+4=7 apples.", "7", "mytask").endswith("The answer is 7.")
@@ -220,3 +221,48 @@ def test_a_task_defined_only_in_config_runs_end_to_end(tmp_path):
     planned = proc.stdout + proc.stderr
     for rule in ("raw_data", "sample_paths", "mistakes", "correct", "train", "predict", "eval"):
         assert f"rule {rule}:" in planned or f"localrule {rule}:" in planned, rule
+
+
+def _write_choice_task(folder: Path) -> dict[str, str]:
+    """A multiple-choice task of our own: gold given as a letter on some rows, as the
+    choice's text (other case) on others."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"q": "Which of these is a fruit?", "opts": ["carrot", "apple", "potato"], "ans": "B"},
+        {"q": "What do bees make?", "opts": ["milk", "silk", "honey"], "ans": "Honey"},
+        {"q": "Where do fish live?", "opts": ["water", "sand", "trees"], "ans": "(A)"},
+    ]
+    files = {}
+    for split in ("train", "test"):
+        path = folder / f"{split}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        files[split] = str(path)
+    return files
+
+
+def test_a_choice_task_lists_its_choices_and_stores_the_gold_as_a_choice(tmp_path):
+    from lema.grading import grade_batch
+
+    files = _write_choice_task(tmp_path)
+    spec = {**files, "question": "q", "answer": "ans", "answer_type": "choice", "choices": "opts"}
+    frame = build_table("quiz", "train", local=files["train"], defined=spec)
+    assert frame["gold"].to_list() == ["apple", "honey", "water"]
+    assert (
+        frame["question"][0] == "Which of these is a fruit?\nAnswer choices: carrot, apple, potato."
+    )
+    items = [
+        (f"Step 1: ...\nThe answer is {said}.", gold, "choice", tuple(choices))
+        for said, gold, choices in zip(
+            ["apple", "silk", "the water"], frame["gold"], frame["choices"], strict=True
+        )
+    ]
+    assert [g.correct for g in grade_batch(items, workers=1)] == [True, False, True]
+    # a gold that names no choice fails in one line naming the file, the line and the key
+    Path(files["test"]).write_text(
+        json.dumps({"q": "Pick one", "opts": ["x", "y"], "ans": "D"}) + "\n"
+    )
+    with pytest.raises(DataError) as info:
+        build_table("quiz", "test", local=files["test"], defined=spec)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{files['test']}:1: the gold answer 'D'")
+    assert "config key 'tasks_defined.quiz.answer'" in message

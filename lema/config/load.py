@@ -45,6 +45,7 @@ def _check_references(config: dict[str, Any]) -> None:
     _check_models(config)
     _check_backbones(config)
     _check_local_data(config)
+    _check_per_task_maps(config)
 
 
 def _check_roles(config: dict[str, Any]) -> None:
@@ -60,12 +61,57 @@ def _check_roles(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config key 'generators[{i}]': 'gold' is a corrector, not a generator"
             )
+    _check_correctors(config, models)
+
+
+def corrector_of(config: dict[str, Any], task: str) -> str:
+    """The corrector of ``task``: config ``corrector``, a model name or one per task (a
+    ``default`` entry for the tasks it does not name)."""
+    corrector = config["corrector"]
+    if isinstance(corrector, str):
+        return corrector
+    if task in corrector:
+        return corrector[task]
+    if "default" in corrector:
+        return corrector["default"]
+    raise ConfigError(
+        f"config key 'corrector.{task}': no corrector for task '{task}' (name one for it, or "
+        "a 'default')"
+    )
+
+
+def _check_correctors(config: dict[str, Any], models: dict[str, Any]) -> None:
+    """Each task's corrector is a defined model; a per-task map names known tasks; the gold
+    corrector corrects only tasks with gold solutions to follow (not CSQA's kind)."""
+    from lema.tasks import known_tasks, task_kind
+
     corrector = config.get("corrector")
-    if corrector is not None and corrector not in models:
-        raise ConfigError(
-            f"config key 'corrector': model '{corrector}' is not defined under 'models' "
-            f"(defined: {', '.join(sorted(models))})"
-        )
+    if corrector is None:
+        return
+    key = "corrector"
+    if isinstance(corrector, dict):
+        known = known_tasks(config)
+        for task in corrector:
+            if task != "default" and task not in known:
+                raise ConfigError(
+                    f"config key 'corrector.{task}': not a task (expected one of "
+                    f"{', '.join(known)}, or 'default')"
+                )
+    for task in config.get("tasks", []):
+        name = corrector_of(config, task)
+        where = f"{key}.{task}" if isinstance(corrector, dict) and task in corrector else key
+        if name not in models:
+            raise ConfigError(
+                f"config key '{where}': model '{name}' is not defined under 'models' "
+                f"(defined: {', '.join(sorted(models))})"
+            )
+        if models[name]["backend"] == "gold" and task_kind(task, config) == "csqa":
+            raise ConfigError(
+                f"config key '{where}': the gold corrector cannot correct task '{task}': it "
+                "rewrites a wrong path from the gold solution's steps, and a multiple-choice "
+                "task has only the gold answer; name a model corrector for it, e.g. "
+                f"corrector: {{default: gold, {task}: gpt-4}}"
+            )
 
 
 def _check_models(config: dict[str, Any]) -> None:
@@ -131,6 +177,42 @@ def _check_local_data(config: dict[str, Any]) -> None:
                     f"config key 'data.local.{task}': a path is required when "
                     "data.source is 'local'"
                 )
+
+
+#: config maps keyed by task (a prompt, a token limit): every task run needs an entry, its own
+#: or (a task of tasks_defined) its kind's
+PER_TASK_MAPS = (
+    ("sampling", "max_tokens"),
+    ("sampling", "prompt"),
+    ("correction", "prompt"),
+    ("cot", "prompt"),
+    ("evaluation", "max_tokens"),
+    ("training", "max_prompt_tokens"),
+    ("training", "max_completion_tokens"),
+    ("training", "per_device_batch_size"),
+)
+
+
+def _check_per_task_maps(config: dict[str, Any]) -> None:
+    """One line naming the key when a map keyed by task has no entry for a task run (a
+    config written for gsm8k and math, with csqa added to ``tasks``)."""
+    from lema.tasks import evolves, per_task
+
+    for task in config.get("tasks", []):
+        maps = list(PER_TASK_MAPS)
+        if config.get("evolution", {}).get("enabled", True) and evolves(task, config):
+            maps.append(("evolution", "prompt"))
+        for section, key in maps:
+            mapping = config.get(section, {}).get(key)
+            if not isinstance(mapping, dict):
+                continue
+            try:
+                per_task(mapping, task, config)
+            except KeyError:
+                raise ConfigError(
+                    f"config key '{section}.{key}.{task}': missing (the map names "
+                    f"{', '.join(mapping) or 'no task'}; add an entry for {task})"
+                ) from None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

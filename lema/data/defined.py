@@ -4,11 +4,17 @@ the configured field names into the benchmark table's columns (raw columns, then
 
 A row's id is its ``id`` field when it has one, else ``<task>-<split>-<line>``. A missing or
 empty field fails with one line naming the file, the line and the config key that named it.
+
+A ``choice`` task (kind ``csqa``) is read as CSQA is: its ``choices`` field (a list of at
+least two texts) is listed after the question (``lema.data.csqa.csqa_question``), and its
+gold answer, given as one of the choices' texts or as a letter (``B`` / ``(B)``: the second
+choice), is stored as that choice's text, which the multiple-choice grader maps answers onto.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +57,24 @@ def _field(task: str, spec: dict[str, Any], key: str, where: str, record: dict[s
     return value
 
 
+def _choice_gold(task: str, spec: dict[str, Any], where: str, gold: str, choices: list[str]) -> str:
+    """The text of the choice a choice task's gold names: its text (case and spaces aside), or
+    its letter (``B``, ``(B)``); one line naming the file and key when it names none."""
+    def key(text: str) -> str:
+        return " ".join(text.lower().split())
+
+    for choice in choices:
+        if key(choice) == key(gold):
+            return choice
+    letter = re.fullmatch(r"\(?([A-Za-z])\)?", gold.strip())
+    if letter and ord(letter.group(1).upper()) - ord("A") < len(choices):
+        return choices[ord(letter.group(1).upper()) - ord("A")]
+    raise DataError(
+        f"{where}: the gold answer '{gold}' (config key 'tasks_defined.{task}.answer') is "
+        f"neither one of the choices ({', '.join(choices)}) nor the letter of one"
+    )
+
+
 def _row(
     task: str, split: str, spec: dict[str, Any], where: str, number: int, record: dict[str, Any]
 ) -> dict[str, Any]:
@@ -58,19 +82,32 @@ def _row(
     choices = None
     if spec.get("choices"):
         choices = _field(task, spec, "choices", where, record)
-        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        if (
+            not isinstance(choices, list)
+            or not all(isinstance(c, str) and c.strip() for c in choices)
+            or (answer_type == "choice" and len(choices) < 2)
+        ):
             raise DataError(
-                f"{where}: field '{spec['choices']}' must be a list of strings "
+                f"{where}: field '{spec['choices']}' must be a list of "
+                f"{'at least two ' if answer_type == 'choice' else ''}non-empty strings "
                 f"(config key 'tasks_defined.{task}.choices')"
             )
     solution = str(_field(task, spec, "solution", where, record)) if spec.get("solution") else None
+    question = str(_field(task, spec, "question", where, record))
+    gold = str(_field(task, spec, "answer", where, record)).strip()
+    if answer_type == "choice" and choices:
+        from lema.data.csqa import csqa_question
+
+        choices = [c.strip() for c in choices]
+        gold = _choice_gold(task, spec, where, gold, choices)
+        question = csqa_question(question, choices)
     return {
         "id": str(record.get("id") or f"{task}-{split}-{number}"),
         "task": task,
         "split": split,
-        "question": str(_field(task, spec, "question", where, record)),
+        "question": question,
         "solution": solution,
-        "gold": str(_field(task, spec, "answer", where, record)).strip(),
+        "gold": gold,
         "level": None,
         "subject": None,
         "answer_type": answer_type,

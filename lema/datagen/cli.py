@@ -126,9 +126,10 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_mistakes(args: argparse.Namespace) -> int:
     from lema.datagen.sampling import select_mistakes
     from lema.io import write_parquet
-    from lema.tables import PATH_SCHEMA, read_table
+    from lema.tables import CHOICES, PATH_SCHEMA, read_table
 
-    paths = read_table(args.paths, required=PATH_SCHEMA)
+    # a paths table written before the choices column existed has none: no candidates
+    paths = read_table(args.paths, required=[c for c in PATH_SCHEMA if c != CHOICES])
     mistakes, funnel = select_mistakes(paths, args.max_per_question)
     funnel.meta["task"] = args.task
     if not funnel.meta.get("generator"):
@@ -185,7 +186,13 @@ def run_evolve(args: argparse.Namespace) -> int:
 
     from lema.datagen.evolve import evolve
     from lema.tables import EVOLVED_SCHEMA, EXPLANATION, KEPT, QUESTION, QUESTION_ID, read_table
+    from lema.tasks import kind_of
 
+    if kind_of(args.task) == "csqa":
+        raise LemaError(
+            f"task '{args.task}': evolution writes no new questions for a multiple-choice task "
+            "(each would need its own candidate answers); the workflow leaves it out"
+        )
     required = (QUESTION_ID, QUESTION, KEPT, EXPLANATION)
     frames = [read_table(p, required=required) for p in args.corrections]
     corrections = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()

@@ -23,6 +23,7 @@ labelled layout; they go through the same parser and the same filter.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from lema.datagen.funnel import Funnel
 from lema.datagen.prompts import load_prompt, render
 from lema.formats import ANSWER_PHRASE, correction_completion, correction_prompt, split_steps
 from lema.models import ModelCall, is_gold
-from lema.tables import GOLD
+from lema.tables import CHOICES, GOLD, choices_of
 
 # ---------------------------------------------------------------------------- parsing
 _LABELS: dict[str, str] = {
@@ -111,10 +112,11 @@ def _cut_after_answer(text: str) -> str:
     return text.strip()
 
 
-def parse_correction(raw: str, task: str) -> ParsedCorrection:
+def parse_correction(raw: str, task: str, choices: Sequence[str] | None = None) -> ParsedCorrection:
     """Split a corrector's output into fields. Tolerates markdown labels, other casing and
     wording, chatter before and after, a missing 'Incorrect Step' label (taken from the first
-    step of the corrected solution) and a separate 'Final Answer:' line."""
+    step of the corrected solution) and a separate 'Final Answer:' line. ``choices``: a
+    multiple-choice question's candidates, onto which the final answer is mapped."""
     from lema.grading import extract_answer
 
     p = ParsedCorrection()
@@ -167,13 +169,13 @@ def parse_correction(raw: str, task: str) -> ParsedCorrection:
     # (no last-number fallback: "Step 2: think again" has no answer, not the answer 2)
     answer_lines = list(_ANSWER_LINE.finditer(corrected))
     last = answer_lines[-1] if answer_lines else None
-    final = extract_answer(last.group(0), task) if last is not None else None
+    final = extract_answer(last.group(0), task, choices) if last is not None else None
     if final is None and ("\\boxed" in corrected or "####" in corrected):
-        final = extract_answer(corrected, task)
+        final = extract_answer(corrected, task, choices)
     if final is None and fields.get("final_answer"):
         fa = _clean_field(fields["final_answer"]).splitlines()
         fa_text = fa[0].strip() if fa else ""
-        final = extract_answer(f"{ANSWER_PHRASE} {fa_text}", task) if fa_text else None
+        final = extract_answer(f"{ANSWER_PHRASE} {fa_text}", task, choices) if fa_text else None
     if final is not None and last is None:
         p.corrected = f"{corrected}\n{ANSWER_PHRASE} {final}."
     p.final_answer = final
@@ -186,13 +188,16 @@ def parse_correction(raw: str, task: str) -> ParsedCorrection:
     return p
 
 
-def judge(parsed: ParsedCorrection, gold: str, task: str) -> tuple[bool, str | None]:
-    """(kept, reason): a parsed correction is kept iff complete and its answer grades equal."""
+def judge(
+    parsed: ParsedCorrection, gold: str, task: str, choices: Sequence[str] | None = None
+) -> tuple[bool, str | None]:
+    """(kept, reason): a parsed correction is kept iff complete and its answer grades equal
+    (``choices``: a multiple-choice question's candidates)."""
     from lema.grading import equivalent
 
     if parsed.reason:
         return False, parsed.reason
-    if not equivalent(parsed.final_answer or "", gold, task):
+    if not equivalent(parsed.final_answer or "", gold, task, choices):
         return False, "wrong_answer"
     return True, None
 
@@ -245,8 +250,9 @@ def correct_mistakes(
     out: list[dict[str, Any]] = []
     for r in rows:
         raw = raws.get(r["path_id"]) or ""
-        parsed = parse_correction(raw, task)
-        kept, reason = judge(parsed, r[GOLD], task)
+        choices = choices_of(r)
+        parsed = parse_correction(raw, task, choices)
+        kept, reason = judge(parsed, r[GOLD], task, choices)
         prompt_text, completion = (
             training_row(r["question"], r["path"], parsed) if kept else (None, None)
         )
@@ -268,6 +274,7 @@ def correct_mistakes(
                 "reason": reason,
                 "prompt": prompt_text,
                 "completion": completion,
+                CHOICES: list(choices) if choices else None,
             }
         )
     funnel.extra = {"questions_with_kept": len({o["question_id"] for o in out if o["kept"]})}

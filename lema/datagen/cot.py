@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import polars as pl
@@ -39,9 +39,17 @@ from lema.datagen.prompts import load_prompt, render
 from lema.datagen.text import clean_path, norm_ws
 from lema.formats import cot_completion, cot_prompt, split_steps
 from lema.models import ModelCall, is_gold
-from lema.tables import GOLD
+from lema.tables import CHOICES, GOLD, choices_of
 
 _ANSWER_TAIL = re.compile(r"(?is)\n?[^\n]*\bthe\s+(?:final\s+)?answer\s+is\b[^\n]*$")
+
+
+def has_gold_cot(task: str) -> bool:
+    """Whether ``task``'s questions come with gold solutions for the gold CoT rows: not a
+    multiple-choice task's (kind ``csqa``), whose CoT data are the corrector's paths alone."""
+    from lema.tasks import kind_of
+
+    return kind_of(task) != "csqa"
 
 
 def gold_cot(solution: str, answer: str, task: str) -> str:
@@ -80,6 +88,7 @@ def solve_questions(
 def _cot_row(
     q: dict[str, Any], task: str, cot_id: str, source: str, raw: str, reason: str | None
 ) -> dict[str, Any]:
+    choices = choices_of(q)
     return {
         "cot_id": cot_id,
         "question_id": q["id"],
@@ -90,6 +99,7 @@ def _cot_row(
         "raw": raw,
         "kept": reason is None,
         "reason": reason,
+        CHOICES: list(choices) if choices else None,
     }
 
 
@@ -108,16 +118,19 @@ def gold_rows(questions: list[dict[str, Any]], task: str) -> list[dict[str, Any]
     ]
 
 
-def path_drop_reason(path: str, gold: str, task: str, seen: set[str]) -> str | None:
-    """Why a corrector-written path is dropped (None: kept); a kept path's key joins ``seen``."""
+def path_drop_reason(
+    path: str, gold: str, task: str, seen: set[str], choices: Sequence[str] | None = None
+) -> str | None:
+    """Why a corrector-written path is dropped (None: kept); a kept path's key joins ``seen``.
+    ``choices``: a multiple-choice question's candidates."""
     from lema.grading import equivalent, extract_answer
 
-    pred = extract_answer(path, task) if path else None
+    pred = extract_answer(path, task, choices) if path else None
     if not path:
         return "empty"
     if pred is None:
         return "no_answer"
-    if not equivalent(pred, gold, task):
+    if not equivalent(pred, gold, task, choices):
         return "wrong_answer"
     key = norm_ws(to_step_format(path, gold))
     reason = "duplicate" if key in seen else None
@@ -141,7 +154,7 @@ def path_rows(
     rows: list[dict[str, Any]] = []
     for j, raw in enumerate(raws, start):
         path = clean_path(raw)
-        reason = path_drop_reason(path, q[GOLD], task, seen)
+        reason = path_drop_reason(path, q[GOLD], task, seen, choices_of(q))
         kept = reason is None
         funnel.record(kept, reason)
         rows.append(
@@ -165,7 +178,8 @@ def corrector_rows(
     dropped with its reason and counted in ``funnel``."""
     rows: list[dict[str, Any]] = []
     for q in questions:
-        seen = {norm_ws(gold_cot(q["solution"], q[GOLD], task))}  # not a copy of the gold row
+        # not a copy of the gold row (a multiple-choice task has none)
+        seen = {norm_ws(gold_cot(q["solution"], q[GOLD], task))} if has_gold_cot(task) else set()
         raws = got[f"cot:{q['id']}"][:n]
         rows += path_rows(q, task, raws, start=0, source="corrector", seen=seen, funnel=funnel)
     return rows
@@ -179,9 +193,11 @@ def build_cot(
     name = (model.spec if model is not None else {}).get("name", "corrector")
     funnel = Funnel("cot", task=task, corrector=name)
     qs = list(questions.iter_rows(named=True))
-    rows = gold_rows(qs, task)
+    rows = gold_rows(qs, task) if has_gold_cot(task) else []
     funnel.keep(len(rows))
-    funnel.extra["gold"] = len(qs)
+    funnel.extra["gold"] = len(rows)
+    if not has_gold_cot(task):
+        funnel.extra["gold_rows"] = "none: a multiple-choice task has no gold solutions"
     if model is None or is_gold(model.spec) or n == 0:
         funnel.extra["corrector_paths"] = "skipped: " + (
             "cot.corrector_paths is 0" if n == 0 else "the gold corrector cannot write paths"
@@ -218,7 +234,13 @@ def augment_questions(cot: pl.DataFrame, pool: pl.DataFrame) -> list[dict[str, A
     for r in kept.sort("cot_id").iter_rows(named=True):
         q = out.setdefault(
             r["question_id"],
-            {"id": r["question_id"], "question": r["question"], GOLD: r[GOLD], "seen": set()},
+            {
+                "id": r["question_id"],
+                "question": r["question"],
+                GOLD: r[GOLD],
+                CHOICES: r.get(CHOICES),
+                "seen": set(),
+            },
         )
         q["seen"].add(norm_ws(r["completion"]))
     return [out[k] for k in sorted(out)]

@@ -237,11 +237,19 @@ def _covered(gold_steps: list[str], done_text: str) -> int:
 
 
 def require_solutions(rows: list[dict[str, Any]], task: str, what: str) -> None:
-    """LemaError in one line when a task of tasks_defined has no gold solutions for ``what``
-    (the gold corrector or the gold CoT): its config names no ``solution`` field."""
+    """LemaError in one line when ``what`` (the gold corrector or the gold CoT) needs gold
+    solutions that ``task`` does not have: a multiple-choice task (kind ``csqa``: only the
+    gold answer is known), or a task of tasks_defined whose config names no ``solution``
+    field."""
     from lema.errors import LemaError
-    from lema.tasks import BUILTIN
+    from lema.tasks import BUILTIN, kind_of
 
+    if kind_of(task) == "csqa":
+        raise LemaError(
+            f"task '{task}': {what} needs gold solutions, and a multiple-choice task has only "
+            f"the gold answer; name a model corrector for it (config: corrector: "
+            f"{{default: gold, {task}: <model>}})"
+        )
     if task in BUILTIN or not rows or any(r.get("solution") for r in rows):
         return
     raise LemaError(

@@ -26,20 +26,33 @@ from lema.datagen.prompts import load_prompt, render
 from lema.datagen.text import clean_path, norm_ws
 from lema.grading import grade_batch
 from lema.models import ModelCall, is_gold
-from lema.tables import GOLD, ID, KEPT, QUESTION, SOLUTION, read_table, rows_with_gold
+from lema.tables import (
+    CHOICES,
+    GOLD,
+    ID,
+    KEPT,
+    QUESTION,
+    SOLUTION,
+    choices_of,
+    read_table,
+    rows_with_gold,
+)
 
 
 def load_questions(path: str) -> pl.DataFrame:
     """Questions with a reference answer: a raw table (data/raw/…) or evolved questions
     (only rows with ``kept`` true). Rows without a reference answer (two MATH train rows have
-    an empty \\boxed{}) are left out. Columns returned: id, question, gold, solution."""
+    an empty \\boxed{}) are left out. Columns returned: id, question, gold, solution, choices
+    (a multiple-choice question's candidates, else null)."""
     frame = read_table(path, required=(ID, QUESTION, GOLD))
     if KEPT in frame.columns:
         frame = frame.filter(pl.col(KEPT))
     frame = rows_with_gold(frame)
     if SOLUTION not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(SOLUTION))
-    return frame.select(ID, QUESTION, GOLD, SOLUTION)
+    if CHOICES not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.List(pl.String)).alias(CHOICES))
+    return frame.select(ID, QUESTION, GOLD, SOLUTION, CHOICES)
 
 
 def sample_paths(
@@ -85,10 +98,12 @@ def sample_paths(
                     "sample": i,
                     "completion": text,
                     "path": path,
+                    CHOICES: q.get(CHOICES),
                 }
             )
     # MATH grading is sympy-bound: several processes for big batches (lema.grading.batch)
-    graded = grade_batch([(r["path"], r[GOLD], task) for r in rows], workers=workers)
+    items = [(r["path"], r[GOLD], task, choices_of(r)) for r in rows]
+    graded = grade_batch(items, workers=workers)
     funnel = Funnel("paths", task=task, generator=name)
     for row, (pred, ok, _timed_out) in zip(rows, graded, strict=True):
         row["pred_answer"] = pred

@@ -183,11 +183,16 @@ def _figure_legend(fig: plt.Figure, axes: Any) -> None:
         )
 
 
+def _task_key(task: str) -> tuple[int, str]:
+    """Tasks in the summary's order: the built-in ones first, then the user's by name."""
+    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+
+
 def plot_accuracy(metrics: list[dict[str, Any]], path: str | Path) -> None:
     """pass@1 by backbone (groups) and mix (bars), one panel per task, with the paper's
     figures; a PNG at ``path``."""
     metrics = [m for m in metrics if size_of_mix(m["mix"]) is None]  # in the size curve
-    tasks = [t for t in TASK_ORDER if any(m["task"] == t for m in metrics)] or ["gsm8k"]
+    tasks = sorted({m["task"] for m in metrics}, key=_task_key) or ["gsm8k"]
     fig, axes = plt.subplots(
         1, len(tasks), figsize=(max(5.5, 4.2 * len(tasks) + 1), 4.2), squeeze=False
     )

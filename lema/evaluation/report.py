@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from lema.evaluation.summary import TASK_LABEL
 from lema.tables import (
     CORRECTED,
     CORRECTOR,
@@ -31,8 +32,6 @@ from lema.tables import (
     QUESTION,
     read_table,
 )
-
-TASK_LABEL = {"gsm8k": "GSM8K", "math": "MATH"}
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em; color: #222; }

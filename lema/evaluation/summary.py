@@ -67,7 +67,7 @@ _PAPER_BACKBONES = [
 
 MIX_ORDER = ["base", "cot", "cot_matched", "lema", "lema_no_explanation", "lema_no_evolution"]
 TASK_ORDER = list(TASKS)
-TASK_LABEL = {"gsm8k": "GSM8K", "math": "MATH"}
+TASK_LABEL = {"gsm8k": "GSM8K", "math": "MATH", "csqa": "CSQA"}
 
 BENCHMARK_LABEL = {
     "svamp": "SVAMP",

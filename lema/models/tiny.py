@@ -173,14 +173,17 @@ def warmup_texts(
 
     from lema.data.build import read_raw
     from lema.datagen.cot import gold_cot
-    from lema.formats import cot_prompt
+    from lema.formats import cot_completion, cot_prompt
     from lema.tables import GOLD
 
     texts = []
     for path in paths:
         frame = read_raw(path).filter(pl.col(GOLD).is_not_null()).head(rows)
         for row in frame.iter_rows(named=True):
-            completion = gold_cot(row["solution"], row[GOLD], row["task"])
+            if row["solution"]:
+                completion = gold_cot(row["solution"], row[GOLD], row["task"])
+            else:  # a multiple-choice task has no gold solutions: the answer line alone
+                completion = cot_completion([], row[GOLD])
             if max_chars is not None and len(completion) > max_chars:
                 continue
             texts.append((cot_prompt(row["question"]), completion))

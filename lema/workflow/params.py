@@ -240,7 +240,10 @@ def model_spec_json(config: dict[str, Any], name: str) -> str:
 
 def all_model_specs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every model the study may call: `models`, the generators and the corrector."""
-    names = set(config.get("models", {})) | set(config["generators"]) | {config["corrector"]}
+    from lema.config.load import corrector_of
+
+    correctors = {corrector_of(config, t) for t in config["tasks"]}
+    names = set(config.get("models", {})) | set(config["generators"]) | correctors
     return {name: model_spec(config, name) for name in names}
 
 
@@ -253,12 +256,20 @@ def prompt_sha256(config: dict[str, Any], section: str, task: str) -> str:
     return content_sha256(prompt_path(per_task(config[section]["prompt"], task, config)))
 
 
-def evolution_status(config: dict[str, Any]) -> str:
-    """'enabled', or why the evolved branch is left out of the graph."""
+def evolution_status(config: dict[str, Any], task: str) -> str:
+    """'enabled', or why the evolved branch of ``task`` is left out of the graph."""
+    from lema.config.load import corrector_of
+    from lema.tasks import evolves
+
     if not config["evolution"]["enabled"]:
         return "disabled (evolution.enabled: false)"
-    if model_spec(config, config["corrector"])["backend"] == "gold":
+    if model_spec(config, corrector_of(config, task))["backend"] == "gold":
         return "skipped: the gold corrector cannot write new questions"
+    if not evolves(task, config):
+        return (
+            "skipped: a multiple-choice task's new questions would need new candidate answers, "
+            "which evolution does not write"
+        )
     return "enabled"
 
 
