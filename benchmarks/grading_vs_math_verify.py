@@ -1,4 +1,6 @@
-"""lema's grader beside math-verify on the same labelled (completion, gold) pairs.
+"""lema's grader beside math-verify (CommonsenseQA: beside the paper's rule), same items.
+
+Both graders of a set grade the same labelled (completion, gold) pairs in one run.
 
 Sets, all built deterministically (``--seed``) from the real data in ``../shared/data``:
 
@@ -9,17 +11,41 @@ Sets, all built deterministically (``--seed``) from the real data in ``../shared
 - ``math-rewrites``: real MATH gold answers rewritten to an equal form (True) or to a near miss
   (False), each wrapped in a completion shape;
 - ``shapes``: hand-written answer shapes (bare answers, final-answer sentences, separators,
-  units, times, bases, complex numbers, equations ...), ours.
+  units, times, bases, complex numbers, equations ...), ours;
+- ``lema-tests``: the labelled completions of lema's own tests;
+- ``csqa``: CommonsenseQA dev rows (``benchmarks/csqa_dev.jsonl``: ``answer`` one of five
+  ``candidates``), each with a short rationale of our own wording and then an answer
+  statement: every shape stating the gold candidate (True) and one wrong candidate (False) --
+  "The answer is X.", "The answer is: **X**", "So the answer is the X.", "The answer is (B)
+  X.", "The answer is B.", ``$\boxed{X}$``, "Answer: X", "The answer is X, because ..." (a
+  reason naming no other candidate), a regular English plural or a one-letter typo of X (X of
+  at least 6 letters), kept only when it is strictly closer to X by edit distance than to
+  every other candidate, upper case, chatter on a line after the statement; and False: a
+  hedge naming two candidates ("either X or Y"), an answer far from every candidate
+  ("banana": similarity below 0.5 to each), no answer statement, the gold only in the
+  rationale before another final candidate; True: another candidate in the rationale before
+  the gold. Rows whose candidates are not five distinct texts are skipped.
 
 Per set it prints n, each grader's agreement with the labels, false positives, false
 negatives, items/s and the slowest item. math-verify runs in this process's main thread with
 its own (SIGALRM) timeouts at their defaults, as its documentation describes: ``parse`` the
 gold (wrapped in ``$...$`` when it is a bare answer), ``parse`` the completion, ``verify(gold,
-answer)``. CommonsenseQA is left out: its answers are free-text choices that neither grader
-(math-verify compares mathematics, lema has no CSQA task) claims to grade.
+answer)``.
+
+On ``csqa`` math-verify is not run (it compares mathematics and cannot read an answer among
+free-text candidates; the JSON says so under ``not_run``): lema (``grade_batch`` items
+``(completion, gold, "csqa", candidates)``, one item per call in this process so that its
+time is the item's own) is shown beside the paper's rule (``paper-rule``:
+``lema.grading.paper_rule.paper_correct(completion, gold, "csqa", candidates)``, the text after
+the last "The answer is" mapped to the nearest candidate by edit distance, with no
+threshold), under its own header in the plain-text table ("paper %") and in a Markdown table
+of its own ("paper rule agree %"); asking for math-verify (``--graders``) gives the paper rule
+there. Per grader the JSON also counts the errors by item kind (``errors_by_kind``; printed
+for ``csqa``).
 
     python benchmarks/grading_vs_math_verify.py [--data ../shared/data] [--n 1500] [--seed 0]
-        [--sets a,b] [--json out.json] [--disagreements 5]
+        [--sets a,b] [--graders lema,math-verify] [--json out.json] [--markdown]
+        [--disagreements 5]
 """
 
 from __future__ import annotations
@@ -42,17 +68,20 @@ sys.path.insert(0, str(ROOT))
 
 from lema import grading  # noqa: E402
 from lema.grading import normalise, pool  # noqa: E402
+from lema.grading.choice import LETTERS, candidate_key, levenshtein, similarity  # noqa: E402
+from lema.grading.paper_rule import paper_correct  # noqa: E402
 
 
 @dataclass(frozen=True)
 class Item:
     completion: str
     gold: str
-    task: str  # lema's task: "gsm8k" or "math"
+    task: str  # lema's task: "gsm8k", "math" or "csqa"
     label: bool
     kind: str  # the shape or rewrite that made it
     gold_is_solution: bool = False
     choice: bool = False  # a multiple-choice letter (math-verify's string extraction)
+    choices: tuple[str, ...] = ()  # a CSQA row's candidate answers (the gold is one of them)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -251,6 +280,209 @@ def aqua_set(rows: list[dict], rng: random.Random) -> list[Item]:
             out.append(Item(text, gold, "math", True, kind, choice=True))
         for kind, text in rng.sample(shapes(wrong), 2):
             out.append(Item(text, gold, "math", False, kind, choice=True))
+    return out
+
+
+# ------------------------------------------------------------------------------ CommonsenseQA
+
+#: rationales of our own: a few steps, no answer phrase ("answer is", "answer:"), no letter
+#: followed by "is correct"; {stated}: the candidate the completion goes on to state (None:
+#: it states none)
+_CSQA_STEPS = (
+    "Let's think step by step.\nThe question gives a few clues about the situation.\n"
+    "We compare each candidate with those clues and keep the one that fits them best.\n",
+    "Step 1: Read the question and note what it asks for.\n"
+    "Step 2: Check which candidate matches that best.\n",
+)
+_CSQA_REMARKS = (
+    "possible, but less likely here",
+    "this does not fit the clues as well",
+    "not what the question points to",
+)
+_CSQA_REASONS = (
+    "it fits the situation the question describes",
+    "that is what the clues in the question point to",
+    "it matches the details given",
+    "most people would expect it in this situation",
+)
+_CSQA_CHATTER = (
+    "I hope this helps!",
+    "Let me know if you would like more detail on any step.",
+    "Thanks for reading.",
+)
+#: answers far from every candidate (each checked per row)
+_CSQA_FAR = ("banana", "saxophone", "volcano", "pineapple", "umbrella", "kangaroo", "zebra")
+
+
+def _csqa_rationale(candidates: tuple[str, ...], stated: str | None, rng: random.Random) -> str:
+    """A short step-by-step rationale; one style explains each candidate in turn (the
+    ``stated`` one as fitting best)."""
+    style = rng.randrange(3)
+    if style < 2:
+        return _CSQA_STEPS[style]
+    lines = ["Let's go through the candidates one by one."]
+    for c in candidates:
+        remark = "this fits the clues best" if c == stated else rng.choice(_CSQA_REMARKS)
+        lines.append(f"- {c}: {remark}.")
+    return "\n".join(lines) + "\n"
+
+
+def _names(text: str, key: str) -> bool:
+    """Whether the normalised ``text`` contains candidate ``key`` as a whole phrase."""
+    return re.search(rf"(?<!\w){re.escape(key)}(?!\w)", text) is not None
+
+
+def _plural(x: str) -> str | None:
+    """The regular English plural of a one-word candidate ("bank" -> "banks", "library" ->
+    "libraries", "church" -> "churches"); None for a word that may not be a noun or may be a
+    plural already."""
+    if not re.fullmatch(r"[a-z]{3,}", x) or x.endswith(("s", "ing", "ed", "ly")):
+        return None
+    if x.endswith("y") and x[-2] not in "aeiou":
+        return x[:-1] + "ies"
+    if x.endswith(("x", "z", "ch", "sh")):
+        return x + "es"
+    return x + "s"
+
+
+def _typo(x: str, rng: random.Random) -> str | None:
+    """``x`` with one inside letter replaced by another (``x`` of at least 6 letters)."""
+    spots = [i for i in range(1, len(x) - 1) if x[i].isalpha()]
+    if sum(c.isalpha() for c in x) < 6 or not spots:
+        return None
+    i = rng.choice(spots)
+    c = rng.choice([ch for ch in "aeiourstnl" if ch != x[i]])
+    return x[:i] + c + x[i + 1 :]
+
+
+def _near_variant(
+    c: str, candidates: tuple[str, ...], rng: random.Random
+) -> tuple[str, str] | None:
+    """(kind, a plural or one-letter typo of candidate ``c``) that is unambiguously ``c``: not
+    a candidate itself, strictly closer to ``c`` than to every other candidate by edit
+    distance, and naming no other candidate; None when there is none."""
+    keys = [candidate_key(k) for k in candidates]
+    key = candidate_key(c)
+    options = []
+    plural = _plural(key)
+    if plural is not None:
+        options.append(("plural", plural))
+    typo = _typo(key, rng)
+    if typo is not None:
+        options.append(("typo", typo))
+    rng.shuffle(options)
+    lev = levenshtein
+    for kind, v in options:
+        d = lev(v, key)
+        if v in keys or any(lev(v, k) <= d or _names(v, k) for k in keys if k != key):
+            continue
+        return kind, v
+    return None
+
+
+def _csqa_shapes(c: str, candidates: tuple[str, ...], rng: random.Random) -> list[tuple[str, str]]:
+    """(kind, final statement) pairs stating candidate ``c`` in the shapes a model writes;
+    a shape that would be ambiguous for this row is left out."""
+    letter = LETTERS[candidates.index(c)]
+    key = candidate_key(c)
+    others = [candidate_key(k) for k in candidates if k != c]
+    shapes = [
+        ("answer-is", f"The answer is {c}."),
+        ("answer-is-bold", f"The answer is: **{c}**"),
+        ("letter-text", f"The answer is ({letter}) {c}."),
+        ("letter", f"The answer is {letter}."),
+        ("boxed", f"So we pick $\\boxed{{{c}}}$."),
+        ("answer-colon", f"Answer: {c}"),
+        ("upper", f"The answer is {c.upper()}."),
+        ("chatter", f"The answer is {c}.\n\n{rng.choice(_CSQA_CHATTER)}"),
+    ]
+    if not re.match(r"(?:the|a|an)\s", c, re.IGNORECASE):
+        shapes.append(("the-x", f"So the answer is the {c}."))
+    reasons = [r for r in _CSQA_REASONS if not any(_names(candidate_key(r), k) for k in others)]
+    if reasons:
+        shapes.append(("because", f"The answer is {c}, because {rng.choice(reasons)}."))
+    near = _near_variant(c, candidates, rng)
+    if near is not None and key:
+        shapes.append((near[0], f"The answer is {near[1]}."))
+    return shapes
+
+
+def _csqa_row_ok(candidates: tuple[str, ...], gold: str) -> bool:
+    """A row whose labels can be true by construction: the gold is one of five candidates
+    with distinct normalised texts of more than one character."""
+    keys = [candidate_key(c) for c in candidates]
+    return (
+        gold in candidates
+        and len(candidates) <= len(LETTERS)
+        and len(set(keys)) == len(keys)
+        and all(len(k) > 1 for k in keys)
+    )
+
+
+def csqa_set(rows: list[dict], rng: random.Random, n: int) -> list[Item]:
+    """Model-like completions (a rationale, then an answer statement) for CommonsenseQA dev
+    rows: every shape stating the gold candidate (True) and a wrong one (False), a hedge
+    naming two candidates, an answer far from every candidate, no answer statement, the gold
+    only in the rationale before another final candidate (False), and another candidate in
+    the rationale before the gold (True)."""
+    rows = list(rows)
+    rng.shuffle(rows)
+    out = []
+    for r in rows[:n]:
+        gold, cands = r["answer"], tuple(r["candidates"])
+        if not _csqa_row_ok(cands, gold):
+            continue
+        wrongs = [c for c in cands if c != gold]
+
+        def add(text: str, label: bool, kind: str, gold: str = gold, cands: tuple = cands) -> None:
+            out.append(Item(text, gold, "csqa", label, kind, choices=cands))
+
+        for kind, stmt in _csqa_shapes(gold, cands, rng):
+            add(_csqa_rationale(cands, gold, rng) + stmt, True, kind)
+        wrong = rng.choice(wrongs)
+        for kind, stmt in _csqa_shapes(wrong, cands, rng):
+            add(_csqa_rationale(cands, wrong, rng) + stmt, False, kind)
+        other = rng.choice(wrongs)
+        x, y = (gold, other) if rng.random() < 0.5 else (other, gold)
+        hedge = rng.choice(
+            (
+                f"The answer is either {x} or {y}.",
+                f"The answer is {x} or {y}.",
+                f"Answer: {x} or {y}",
+            )
+        )
+        add(_csqa_rationale(cands, None, rng) + hedge, False, "hedge")
+        keys = [candidate_key(c) for c in cands]
+        far = [
+            w
+            for w in _CSQA_FAR
+            if all(similarity(w, k) < 0.5 and w not in k and k not in w for k in keys)
+        ]
+        if far:
+            add(
+                _csqa_rationale(cands, None, rng) + f"The answer is {rng.choice(far)}.",
+                False,
+                "far",
+            )
+        add(
+            _csqa_rationale(cands, None, rng)
+            + "Several of them could work, so we need more context to decide.",
+            False,
+            "no-answer",
+        )
+        other = rng.choice(wrongs)
+        add(
+            f"Let's think step by step.\nAt first {gold} seems to fit.\n"
+            f"On reflection, {other} fits the clues better.\nThe answer is {other}.",
+            False,
+            "gold-in-rationale",
+        )
+        add(
+            f"Let's think step by step.\nAt first {other} seems to fit.\n"
+            f"On reflection, {gold} fits the clues better.\nThe answer is {gold}.",
+            True,
+            "other-in-rationale",
+        )
     return out
 
 
@@ -705,10 +937,43 @@ def verify_safe(mv, gold, pred) -> bool:
 
 
 def lema_grade(it: Item) -> bool:
+    """lema's grade; a CSQA item through grade_batch with its candidates, in this process
+    (one worker: the per-item time is the grader's own)."""
+    if it.choices:
+        item = (it.completion, it.gold, it.task, it.choices)
+        return grading.grade_batch([item], workers=1)[0].correct
     return grading.grade(it.completion, it.gold, it.task)
 
 
-GRADERS: dict[str, Callable[[Item], bool]] = {"lema": lema_grade, "math-verify": math_verify_grade}
+def paper_rule_grade(it: Item) -> bool:
+    """The paper's own CSQA rule (lema.grading.paper_rule): the text after the last "The
+    answer is", mapped to the nearest candidate by edit distance, with no threshold."""
+    return paper_correct(it.completion, it.gold, it.task, it.choices)
+
+
+GRADERS: dict[str, Callable[[Item], bool]] = {
+    "lema": lema_grade,
+    "math-verify": math_verify_grade,
+    "paper-rule": paper_rule_grade,
+}
+#: sets math-verify does not grade, graded beside lema by the paper's rule instead
+PAPER_RULE_SETS = {"csqa"}
+MATH_VERIFY_NA = (
+    "n/a: math-verify compares mathematics; it cannot read an answer among free-text "
+    "candidates (CSQA's gold is a text such as 'bank')"
+)
+#: column labels of the plain-text table
+_SHORT = {"lema": "lema %", "math-verify": "m-v %", "paper-rule": "paper %"}
+
+
+def graders_for(name: str, requested: list[str]) -> list[str]:
+    """The graders run on set ``name``: a CSQA set gets the paper rule where math-verify was
+    asked for (math-verify cannot grade it); the other sets never get the paper rule."""
+    if name in PAPER_RULE_SETS:
+        out = ["paper-rule" if g == "math-verify" else g for g in requested]
+    else:
+        out = [g for g in requested if g != "paper-rule"]
+    return list(dict.fromkeys(out))
 
 
 def run_set(name: str, items: list[Item], show: int, graders: list[str] | None = None) -> dict:
@@ -728,6 +993,10 @@ def run_set(name: str, items: list[Item], show: int, graders: list[str] | None =
             got.append(v)
         fp = [it for it, v in zip(items, got, strict=True) if v and not it.label]
         fn_ = [it for it, v in zip(items, got, strict=True) if not v and it.label]
+        by_kind: dict[str, dict[str, int]] = {}
+        for what, wrong in (("fp", fp), ("fn", fn_)):
+            for it in wrong:
+                by_kind.setdefault(it.kind, {"fp": 0, "fn": 0})[what] += 1
         worst = max(range(len(items)), key=lambda k: times[k])
         res["graders"][gname] = {
             "agree_pct": round(100 * (len(items) - len(fp) - len(fn_)) / len(items), 2),
@@ -739,11 +1008,23 @@ def run_set(name: str, items: list[Item], show: int, graders: list[str] | None =
                 "completion": items[worst].completion[-120:],
                 "gold": items[worst].gold[:80],
             },
-            "fp_examples": [asdict(i) | {"completion": i.completion[-160:]} for i in fp[:show]],
-            "fn_examples": [asdict(i) | {"completion": i.completion[-160:]} for i in fn_[:show]],
+            "fp_examples": [_example(i) for i in fp[:show]],
+            "fn_examples": [_example(i) for i in fn_[:show]],
+            "errors_by_kind": dict(sorted(by_kind.items())),
             "verdicts": got,
         }
+    if name in PAPER_RULE_SETS:
+        res["not_run"] = {"math-verify": MATH_VERIFY_NA}
     return res
+
+
+def _example(it: Item) -> dict:
+    """An item as reported: its completion's last 160 characters (its whole text for a CSQA
+    item, whose candidates it carries)."""
+    ex = asdict(it) | {"completion": it.completion if it.choices else it.completion[-160:]}
+    if not it.choices:
+        ex.pop("choices")
+    return ex
 
 
 def labelled_completions_set() -> list[Item]:
@@ -761,31 +1042,68 @@ def labelled_completions_set() -> list[Item]:
     return out
 
 
-def build_sets(data: Path, seed: int, n: int) -> dict[str, list[Item]]:
+#: the sets benchmark_sets builds together (from ../shared/data/benchmarks)
+BENCHMARK_SETS = ("svamp", "asdiv", "mawps", "aime24", "amc23", "aqua")
+
+
+def build_sets(
+    data: Path, seed: int, n: int, only: set[str] | None = None
+) -> dict[str, list[Item]]:
+    """Every set (or those named in ``only``; each set has its own random stream, so a set
+    is the same built alone or with the others)."""
+
     def rng_for(name: str) -> random.Random:
         return random.Random(f"{seed}:{name}")
 
-    sets = {
-        "gsm8k-gold": gold_set(data, "gsm8k", n, rng_for("gsm8k-gold")),
-        "math-gold": gold_set(data, "math", n, rng_for("math-gold")),
-    }
-    sets.update(benchmark_sets(data, rng_for, n))
-    sets["math-rewrites"] = rewrites_set(data, rng_for("math-rewrites"), n)
-    sets["shapes"] = shapes_set()
-    sets["lema-tests"] = labelled_completions_set()
-    return sets
+    def wanted(*names: str) -> bool:
+        return only is None or any(x in only for x in names)
+
+    sets: dict[str, list[Item]] = {}
+    if wanted("gsm8k-gold"):
+        sets["gsm8k-gold"] = gold_set(data, "gsm8k", n, rng_for("gsm8k-gold"))
+    if wanted("math-gold"):
+        sets["math-gold"] = gold_set(data, "math", n, rng_for("math-gold"))
+    if wanted(*BENCHMARK_SETS):
+        sets.update(benchmark_sets(data, rng_for, n))
+    if wanted("math-rewrites"):
+        sets["math-rewrites"] = rewrites_set(data, rng_for("math-rewrites"), n)
+    if wanted("shapes"):
+        sets["shapes"] = shapes_set()
+    if wanted("lema-tests"):
+        sets["lema-tests"] = labelled_completions_set()
+    if wanted("csqa"):
+        csqa_rows = _rows(data / "benchmarks" / "csqa_dev.jsonl")
+        sets["csqa"] = csqa_set(csqa_rows, rng_for("csqa"), n)
+    return {k: v for k, v in sets.items() if only is None or k in only}
 
 
 def markdown_table(runs: list[dict]) -> str:
-    """The per-set results as a Markdown table (agreement %, FP, FN, items/s, worst ms)."""
+    """The per-set results as Markdown tables (agreement %, FP, FN, items/s, worst ms): lema
+    beside math-verify, and, for the CSQA set (which math-verify cannot grade), lema beside
+    the paper's rule in a table of its own."""
+    mv = [r for r in runs if r["set"] not in PAPER_RULE_SETS]
+    paper = [r for r in runs if r["set"] in PAPER_RULE_SETS]
+    tables = []
+    if mv:
+        tables.append(_markdown_rows(mv, "math-verify", "math-verify"))
+    if paper:
+        tables.append(
+            _markdown_rows(paper, "paper-rule", "paper rule")
+            + "\n\nmath-verify on this set: "
+            + MATH_VERIFY_NA
+        )
+    return "\n\n".join(tables)
+
+
+def _markdown_rows(runs: list[dict], second: str, label: str) -> str:
     lines = [
         "| set | n | lema agree % | FP | FN | items/s | worst ms "
-        "| math-verify agree % | FP | FN | items/s | worst ms |",
+        f"| {label} agree % | FP | FN | items/s | worst ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         cells = [r["set"], str(r["n"])]
-        for g in ("lema", "math-verify"):
+        for g in ("lema", second):
             x = r["graders"].get(g)
             if x is None:
                 cells += ["-"] * 5
@@ -823,10 +1141,9 @@ def main() -> int:
     normalise.normalize_math.cache_clear()
     grading.equivalent("\\sqrt{8}", "2\\sqrt{2}", "math")  # start the sympy worker
     math_verify_grade(Item("$\\sqrt{8}$", "2\\sqrt{2}", "math", True, "warm-up"))
-    sets = build_sets(args.data, args.seed, args.n)
-    if args.sets:
-        keep = set(args.sets.split(","))
-        sets = {k: v for k, v in sets.items() if k in keep}
+    sets = build_sets(
+        args.data, args.seed, args.n, set(args.sets.split(",")) if args.sets else None
+    )
     info = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}",
@@ -836,14 +1153,21 @@ def main() -> int:
         "n": args.n,
     }
     print(f"machine: {info['machine']}; load average {info['load_average']}; {info['versions']}")
-    head = (
-        f"{'set':14} {'n':>5} | {'lema %':>7} {'FP':>4} {'FN':>4} {'it/s':>7} {'worst ms':>8} | "
-        f"{'m-v %':>7} {'FP':>4} {'FN':>4} {'it/s':>7} {'worst ms':>8}"
-    )
-    print(head)
+    shown = None
     runs = []
     for name, items in sets.items():
-        r = run_set(name, items, args.disagreements, args.graders.split(","))
+        second = "paper-rule" if name in PAPER_RULE_SETS else "math-verify"
+        if second != shown:  # the second grader's column: math-verify, or the paper rule
+            head = (
+                f"{'set':14} {'n':>5} | {'lema %':>7} {'FP':>4} {'FN':>4} {'it/s':>7} "
+                f"{'worst ms':>8} | {_SHORT[second]:>7} {'FP':>4} {'FN':>4} {'it/s':>7} "
+                f"{'worst ms':>8}"
+            )
+            if second == "paper-rule":
+                head += "   (math-verify: n/a, free-text candidates)"
+            print(head)
+            shown = second
+        r = run_set(name, items, args.disagreements, graders_for(name, args.graders.split(",")))
         runs.append(r)
         cols = [
             f"{g['agree_pct']:7.2f} {g['false_pos']:4d} {g['false_neg']:4d} "
@@ -855,10 +1179,13 @@ def main() -> int:
         for gname, g in r["graders"].items():
             for what in ("fp_examples", "fn_examples"):
                 for ex in g[what]:
+                    cands = f" of {list(ex['choices'])}" if ex.get("choices") else ""
                     print(
                         f"  [{r['set']}] {gname} {what[:2].upper()}: {ex['kind']}: "
-                        f"{ex['completion']!r} vs gold {ex['gold'][:60]!r} ({ex['task']})"
+                        f"{ex['completion']!r} vs gold {ex['gold'][:60]!r}{cands} ({ex['task']})"
                     )
+            if r["set"] in PAPER_RULE_SETS and g["errors_by_kind"]:
+                print(f"  [{r['set']}] {gname} errors by kind: {g['errors_by_kind']}")
         for g in r["graders"].values():
             g.pop("verdicts")
     if args.json:
