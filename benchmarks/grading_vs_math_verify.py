@@ -384,7 +384,6 @@ def _csqa_shapes(c: str, candidates: tuple[str, ...], rng: random.Random) -> lis
     """(kind, final statement) pairs stating candidate ``c`` in the shapes a model writes;
     a shape that would be ambiguous for this row is left out."""
     letter = LETTERS[candidates.index(c)]
-    key = candidate_key(c)
     others = [candidate_key(k) for k in candidates if k != c]
     shapes = [
         ("answer-is", f"The answer is {c}."),
@@ -402,7 +401,7 @@ def _csqa_shapes(c: str, candidates: tuple[str, ...], rng: random.Random) -> lis
     if reasons:
         shapes.append(("because", f"The answer is {c}, because {rng.choice(reasons)}."))
     near = _near_variant(c, candidates, rng)
-    if near is not None and key:
+    if near is not None:
         shapes.append((near[0], f"The answer is {near[1]}."))
     return shapes
 
