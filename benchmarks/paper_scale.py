@@ -111,8 +111,17 @@ def estimate(config: dict, a: argparse.Namespace) -> dict:
     wrong = {"gsm8k": a.wrong_rate_gsm8k, "math": a.wrong_rate_math}
     cot_kept = {"gsm8k": 0.85, "math": 0.55}
     evo = config["evolution"]
-    evolve_on = evo["enabled"] and config["corrector"] != "gold"
-    corrector = config["corrector"]
+    from lema.config.load import corrector_of
+    from lema.workflow.params import evolution_status
+
+    unknown = [t for t in tasks if t not in TRAIN_QUESTIONS]
+    if unknown:
+        raise SystemExit(
+            f"paper_scale.py: no dataset figures for task(s) {', '.join(unknown)} (known: "
+            f"{', '.join(TRAIN_QUESTIONS)}); estimate a config with those tasks only"
+        )
+    correctors = {t: corrector_of(config, t) for t in tasks}
+    corrector = correctors[tasks[0]]  # the task being estimated's (set in the loop below)
 
     calls: dict[str, dict[str, float]] = {}  # "model (role)" -> requests, prompt/completion tokens
     n_role = ["generator"]
@@ -133,6 +142,8 @@ def estimate(config: dict, a: argparse.Namespace) -> dict:
 
     data, rows = {}, {}
     for t in tasks:
+        corrector = correctors[t]
+        evolve_on = evolution_status(config, t) == "enabled"
         q_tok, s_tok = chars[t][0] / cpt, chars[t][1] / cpt
         path_tok = 1.2 * s_tok
         corr_tok = 1.5 * s_tok
@@ -281,7 +292,7 @@ def estimate(config: dict, a: argparse.Namespace) -> dict:
         "api_calls": {m: {k2: round(v) for k2, v in c.items()} for m, c in calls.items()},
         "api_cost_usd": cost,
         "api_cost_unpriced": unpriced,
-        "corrector": corrector,
+        "corrector": ", ".join(sorted(set(correctors.values()))),
         "gpu_hours": {
             "sampling": sampling_h, "training": train_h, "evaluation": eval_h,
             "total": round(sum(sampling_h.values()) + sum(train_h.values()) + sum(eval_h.values())),
@@ -339,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {m:28} {c['requests']:>9,}  "
             f"{c['prompt'] / 1e6:8.1f} / {c['completion'] / 1e6:6.1f}{tag}"
         )
-    corr = result["api_cost_usd"].get(f"{result['corrector']} (corrector)", 0)
+    corr = sum(v for m, v in result["api_cost_usd"].items() if m.endswith(" (corrector)"))
     print(
         f"API cost total: ${sum(result['api_cost_usd'].values()):,.0f} "
         f"(corrector {result['corrector']}: ${corr:,.0f})"

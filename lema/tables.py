@@ -212,6 +212,13 @@ def stats_path_for(output: str | Path) -> Path:
     return output.with_name(output.stem + ".stats.json")
 
 
+def without_choices(schema: dict[str, Any]) -> list[str]:
+    """``schema``'s columns but :data:`CHOICES`: what a reader may require of a table that an
+    earlier version wrote (before multiple-choice tasks, paths, corrections and CoT tables
+    had no such column; :func:`choices_of` reads its absence as no candidates)."""
+    return [c for c in schema if c != CHOICES]
+
+
 def choices_of(row: dict[str, Any]) -> tuple[str, ...] | None:
     """A row's candidate answers (a multiple-choice question, column :data:`CHOICES`) as a
     tuple, the form grading items take; None for a row without them (tables written before

@@ -527,7 +527,8 @@ def test_a_corrector_per_task_with_a_default():
     ("corrector", "key", "words"),
     [
         ("gold", "'corrector'", "the gold corrector cannot correct task 'csqa'"),
-        ({"default": "gold"}, "'corrector'", "the gold corrector cannot correct task 'csqa'"),
+        ({"default": "gold"}, "'corrector.default'", "the gold corrector cannot correct task"),
+        ({"default": "nope"}, "'corrector.default'", "model 'nope' is not defined"),
         ({"default": "gold", "csqa": "gold"}, "'corrector.csqa'", "cannot correct task 'csqa'"),
         ({"gsm8k": "gold"}, "'corrector.csqa'", "no corrector for task 'csqa'"),
         ({"default": "gold", "csqa": "nope"}, "'corrector.csqa'", "model 'nope' is not defined"),
@@ -539,6 +540,15 @@ def test_a_wrong_corrector_for_a_task_fails_in_one_line_naming_the_key(corrector
         validate_config(_with(study(), tasks=["gsm8k", "csqa"], corrector=corrector))
     message = str(info.value)
     assert "\n" not in message and key in message and words in message, message
+
+
+def test_csqa_without_corrector_paths_has_no_cot_data_and_is_refused():
+    config = _with(study(), tasks=["gsm8k", "csqa"])
+    config["cot"] = {**config["cot"], "corrector_paths": 0}
+    message = error_of(config)
+    assert message.startswith("config key 'cot.corrector_paths': 0 leaves task 'csqa'"), message
+    config["tasks"] = ["gsm8k", "math"]
+    assert validate_config(config)["cot"]["corrector_paths"] == 0  # gold CoT rows there
 
 
 def test_the_gold_corrector_still_corrects_gsm8k_and_math_alone():

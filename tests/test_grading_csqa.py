@@ -98,6 +98,39 @@ class TestNormalisation:
         assert pick(completion) != not_want
 
 
+class TestNumber:
+    """A candidate in the other grammatical number: a plural whose edit distance is too far
+    for the threshold (-ies, -es) still names its candidate, when it names one only."""
+
+    @pytest.mark.parametrize(
+        ("completion", "candidates", "want"),
+        [
+            ("The answer is cities.", ("london", "apartment building", "city", "town"), "city"),
+            ("The answer is libraries.", ("home", "library", "cabinet"), "library"),
+            ("The answer is rushes.", ("slowly", "rush", "have fun"), "rush"),
+            ("The answer is houses.", ("house", "mouse", "barn"), "house"),
+            ("The answer is city.", ("cities", "town", "village"), "cities"),
+            ("The answer is department stores.", STORES, "department store"),
+        ],
+    )
+    def test_matches(self, completion, candidates, want):
+        assert pick(completion, candidates) == want
+
+    @pytest.mark.parametrize(
+        ("completion", "candidates"),
+        [
+            ("The answer is glasses.", ("grass", "class", "mass")),  # no candidate's plural
+            ("The answer is boxes.", ("bus", "fox", "ox")),  # near words, not its singular
+        ],
+    )
+    def test_no_answer(self, completion, candidates):
+        assert pick(completion, candidates) is None
+
+    def test_the_exact_candidate_wins_over_another_in_the_other_number(self):
+        assert pick("The answer is glasses.", ("glass", "glasses", "cup")) == "glasses"
+        assert pick("The answer is glass.", ("glass", "glasses", "cup")) == "glass"
+
+
 class TestBox:
     def test_box(self):
         assert pick("Reasoning...\n\\boxed{bank}") == "bank"

@@ -405,3 +405,26 @@ def test_size_curve_plot(tmp_path: Path) -> None:
     assert lema(["plot", *map(str, files), *map(str, stats), *args]) == 0
     with Image.open(out / "size_curve.png") as img:
         assert img.format == "PNG" and img.size[0] > 600
+
+
+def test_cot_tables_written_before_the_choices_column_still_read(tmp_path: Path) -> None:
+    """A cot.parquet / augmented.parquet of an earlier version (no `choices`: multiple-choice
+    tasks came later) feeds `lema mix` and `lema cot-augment` as before; not rebuilt, since
+    no param changed."""
+    from lema.tables import CHOICES
+
+    pool = _pool(n_cot=4, n_corr=6)
+    pool_file, old = tmp_path / "pool.parquet", tmp_path / "augmented.parquet"
+    pool.write_parquet(pool_file)
+    _augmented(pool, per_question=2).drop(CHOICES).write_parquet(old)
+    out = tmp_path / "cot_matched.jsonl"
+    assert lema(["mix", "--task", "gsm8k", "--pool", str(pool_file), "--mix", "cot_matched",
+                 "--seed", "42", "--augmented", str(old), "--output", str(out)]) == 0  # fmt: skip
+    assert len(out.read_text().splitlines()) == pool.height
+    cot = tmp_path / "cot.parquet"
+    _augmented(pool, per_question=1).drop(CHOICES).write_parquet(cot)
+    spec = json.dumps({"name": "gold", "backend": "gold"})
+    augmented = tmp_path / "new_augmented.parquet"
+    assert lema(["cot-augment", "--task", "gsm8k", "--cot", str(cot), "--pool", str(pool_file),
+                 "--spec", spec, "--output", str(augmented)]) == 0  # fmt: skip
+    assert pl.read_parquet(augmented).height == 0  # the gold corrector writes no paths

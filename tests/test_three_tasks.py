@@ -105,6 +105,7 @@ def _config(tmp_path: Path, server_url: str) -> Path:
     }
     config["corrector"] = {"default": "gold", "csqa": "csqa-corrector"}
     config["cot"] = {"corrector_paths": 1}
+    config["evolution"]["enabled"] = True  # left out all the same: gold, and multiple choice
     limits = {"gsm8k": 64, "math": 64, "csqa": 64}
     config["sampling"]["max_tokens"] = limits
     config["backbones"] = {k: v for k, v in config["backbones"].items() if k == "tiny-lora"}
@@ -158,8 +159,10 @@ def test_gsm8k_math_and_csqa_with_benchmarks_end_to_end(tmp_path):
     # csqa's CoT data are the corrector's paths alone (no gold solutions)
     cot = pl.read_parquet(results / "csqa/cot/cot.parquet")
     assert set(cot["source"]) == {"corrector"} and cot["kept"].sum() > 0
-    pool_stats = json.loads((results / "csqa/train/pool.stats.json").read_text())
-    assert "multiple-choice" in json.dumps(pool_stats)  # why evolution was left out
+    evolution = json.loads((results / "csqa/train/pool.stats.json").read_text())["evolution"]
+    assert evolution.startswith("skipped: a multiple-choice task"), evolution
+    evolution = json.loads((results / "gsm8k/train/pool.stats.json").read_text())["evolution"]
+    assert evolution == "skipped: the gold corrector cannot write new questions"
     # one adapter per task, evaluated on its own test set and its benchmarks
     for task in ("gsm8k", "math", "csqa"):
         assert (results / task / "adapters/tiny-lora/lema/adapter_config.json").exists(), task

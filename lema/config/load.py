@@ -99,11 +99,19 @@ def _check_correctors(config: dict[str, Any], models: dict[str, Any]) -> None:
                 )
     for task in config.get("tasks", []):
         name = corrector_of(config, task)
-        where = f"{key}.{task}" if isinstance(corrector, dict) and task in corrector else key
+        where = key
+        if isinstance(corrector, dict):
+            where = f"{key}.{task}" if task in corrector else f"{key}.default"
         if name not in models:
             raise ConfigError(
                 f"config key '{where}': model '{name}' is not defined under 'models' "
                 f"(defined: {', '.join(sorted(models))})"
+            )
+        if task_kind(task, config) == "csqa" and config.get("cot", {}).get("corrector_paths") == 0:
+            raise ConfigError(
+                f"config key 'cot.corrector_paths': 0 leaves task '{task}' without CoT data (a "
+                "multiple-choice task has no gold solutions: its CoT rows are the corrector's "
+                "paths alone); set it to 1 or more"
             )
         if models[name]["backend"] == "gold" and task_kind(task, config) == "csqa":
             raise ConfigError(

@@ -126,10 +126,9 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_mistakes(args: argparse.Namespace) -> int:
     from lema.datagen.sampling import select_mistakes
     from lema.io import write_parquet
-    from lema.tables import CHOICES, PATH_SCHEMA, read_table
+    from lema.tables import PATH_SCHEMA, read_table, without_choices
 
-    # a paths table written before the choices column existed has none: no candidates
-    paths = read_table(args.paths, required=[c for c in PATH_SCHEMA if c != CHOICES])
+    paths = read_table(args.paths, required=without_choices(PATH_SCHEMA))
     mistakes, funnel = select_mistakes(paths, args.max_per_question)
     funnel.meta["task"] = args.task
     if not funnel.meta.get("generator"):
@@ -261,11 +260,11 @@ def add_cot_augment_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_cot_augment(args: argparse.Namespace) -> int:
     from lema.datagen.cot import augment_cot
-    from lema.tables import COT_SCHEMA, POOL_SCHEMA, read_table
+    from lema.tables import COT_SCHEMA, POOL_SCHEMA, read_table, without_choices
 
     model = model_of(args)
     rows, funnel = augment_cot(
-        read_table(args.cot, required=COT_SCHEMA),
+        read_table(args.cot, required=without_choices(COT_SCHEMA)),
         read_table(args.pool, required=POOL_SCHEMA),
         args.task,
         model,
@@ -327,14 +326,16 @@ def run_mix_pool(args: argparse.Namespace) -> int:
 def run_mix(args: argparse.Namespace) -> int:
     from lema.datagen.mixes import build_mix, known_mix, mix_funnel, mix_notes
     from lema.io import write_jsonl
-    from lema.tables import COT_SCHEMA, POOL_SCHEMA, read_table, stats_path_for
+    from lema.tables import COT_SCHEMA, POOL_SCHEMA, read_table, stats_path_for, without_choices
 
     if not args.pool or not args.mix:
         raise LemaError("--pool and --mix are required")
     if not known_mix(args.mix):
         raise LemaError(f"--mix {args.mix}: unknown mix")
     pool = read_table(args.pool, required=POOL_SCHEMA)
-    augmented = read_table(args.augmented, required=COT_SCHEMA) if args.augmented else None
+    augmented = (
+        read_table(args.augmented, required=without_choices(COT_SCHEMA)) if args.augmented else None
+    )
     rows = build_mix(pool, args.mix, args.seed, augmented)
     write_jsonl(args.output, rows)
     augment_stats = stats_path_for(args.augmented) if args.augmented else None

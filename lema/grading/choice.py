@@ -275,12 +275,32 @@ def _head(span: str) -> str:
     return span[: m.start()] if m else span
 
 
+def number_forms(key: str) -> set[str]:
+    """``key`` (a :func:`candidate_key`) and what its last word may be without a regular
+    English plural ending (-s, -es, -ies -> -y): ``cities`` -> {cities, citie, citi, city};
+    two keys with a form in common are the same word in another number (house / houses,
+    city / cities, bus / buses)."""
+    head, _, last = key.rpartition(" ")
+    lead = f"{head} " if head else ""
+    forms = {last}
+    if len(last) > 3 and last.endswith("s"):
+        forms |= {last[:-1], last[:-2] if last.endswith("es") else last[:-1]}
+        if last.endswith("ies"):
+            forms.add(last[:-3] + "y")
+    return {lead + f for f in forms if f}
+
+
 def _closest(text: str, keys: Sequence[str]) -> int | None:
-    """The index of the candidate key closest to ``text`` (a key) by edit distance, when it is
-    close enough (:data:`CLOSE_ENOUGH`) and strictly closer than every candidate with
+    """The index of the candidate key ``text`` (a key) is a plural or singular form of, when
+    it is one candidate's only; else of the candidate key closest to it by edit distance, when
+    that is close enough (:data:`CLOSE_ENOUGH`) and strictly closer than every candidate with
     another key; else None."""
     if not text:
         return None
+    mine = number_forms(text)
+    forms = {i for i, k in enumerate(keys) if k and number_forms(k) & mine}
+    if len({keys[i] for i in forms}) == 1:
+        return min(forms)
     distances = [levenshtein(text, k) for k in keys]
     best = min(range(len(keys)), key=lambda i: distances[i])
     if similarity(text, keys[best]) < CLOSE_ENOUGH:
@@ -418,7 +438,8 @@ def extract_candidate(completion: str | None, candidates: Sequence[str]) -> str 
        punctuation, markdown, a leading article);
     3. its head, the text before the first clause end (",", ";", ". ", "(", " - ",
        "because", "since", "which" ...), is one, or is close to one by edit distance
-       (similarity at least :data:`CLOSE_ENOUGH` and strictly closer than every other
+       (its plural or singular form, "cities" for "city", when that is one candidate's only;
+       else similarity at least :data:`CLOSE_ENOUGH` and strictly closer than every other
        candidate: "banks", "libary", "department stores, because ...");
     4. it begins with candidates at a word boundary ("bank it is"): the longest (unless "or"
        / "and" and another candidate follow it: "bank or library" is no answer);
