@@ -2,7 +2,9 @@
 models: the gold corrector for gsm8k and math, a real local OpenAI-compatible server as csqa's
 corrector (its corrections and CoT paths), one adapter per task, evaluation on each task's
 test set and on its benchmarks (svamp for gsm8k, aime24 for math), and the summary with one
-column per benchmark. A second run has nothing to do.
+column per benchmark. Beside them a multiple-choice task of the user's own (``quiz``,
+``tasks_defined``, gold answers given as letters) runs the same way with the same corrector.
+A second run has nothing to do.
 
 CSQA rows come from the real dev file in ../shared (the train split is not there): its first
 rows play the training questions, later ones the test questions; so this test is ``shared``
@@ -31,6 +33,7 @@ EMBEDDED = ROOT / "lema" / "data" / "embedded"
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 TRAIN_ROWS, TEST_FROM = 14, 600  # csqa: dev rows 0..13 train, 600.. test
+QUIZ_FROM = 300  # quiz: dev rows 300..313 train, 900.. test, in fields of our own
 
 
 def _csqa_files(folder: Path) -> dict[str, dict[str, Any]]:
@@ -42,11 +45,24 @@ def _csqa_files(folder: Path) -> dict[str, dict[str, Any]]:
     for split, chosen in splits.items():
         text = "".join(json.dumps(r) + "\n" for r in chosen)
         (folder / f"{split}.jsonl").write_text(text)
+    quiz = {"train": rows[QUIZ_FROM : QUIZ_FROM + TRAIN_ROWS], "test": rows[900:906]}
+    for split, chosen in quiz.items():
+        text = "".join(json.dumps(_quiz_row(r)) + "\n" for r in chosen)
+        (folder.parent / f"quiz-{split}.jsonl").write_text(text)
     by_stem = {}
-    for r in splits["train"] + splits["test"]:
-        stem = re.search(r"Question: (.*?)\nCandidate Answers:", r["prompt"], re.S).group(1)
-        by_stem[stem.strip()] = r
+    for r in splits["train"] + splits["test"] + quiz["train"] + quiz["test"]:
+        by_stem[_stem(r)] = r
     return by_stem
+
+
+def _stem(row: dict[str, Any]) -> str:
+    return re.search(r"Question: (.*?)\nCandidate Answers:", row["prompt"], re.S).group(1).strip()
+
+
+def _quiz_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A dev row as a task of the user's own would hold it: its gold as a letter."""
+    letter = "ABCDE"[row["candidates"].index(row["answer"])]
+    return {"text": _stem(row), "options": row["candidates"], "key": f"({letter})"}
 
 
 def _asked(prompt: str) -> str:
@@ -83,7 +99,17 @@ def _answer_from(by_stem: dict[str, dict[str, Any]]):
 def _config(tmp_path: Path, server_url: str) -> Path:
     config = yaml.safe_load((ROOT / "demo.yaml").read_text())
     tiny = {"hidden_size": 32, "layers": 2, "heads": 2, "vocab_size": 600, "warmup_steps": 10}
-    config["tasks"] = ["gsm8k", "math", "csqa"]
+    config["tasks"] = ["gsm8k", "math", "csqa", "quiz"]
+    config["tasks_defined"] = {
+        "quiz": {
+            "train": str(tmp_path / "quiz-train.jsonl"),
+            "test": str(tmp_path / "quiz-test.jsonl"),
+            "question": "text",
+            "answer": "key",
+            "answer_type": "choice",
+            "choices": "options",
+        }
+    }
     config["data"] = {
         "source": "local",
         "local": {
@@ -103,10 +129,10 @@ def _config(tmp_path: Path, server_url: str) -> Path:
         "api_key_env": "LEMA_TEST_KEY",
         "chat": False,
     }
-    config["corrector"] = {"default": "gold", "csqa": "csqa-corrector"}
+    config["corrector"] = {"default": "gold", "csqa": "csqa-corrector", "quiz": "csqa-corrector"}
     config["cot"] = {"corrector_paths": 1}
     config["evolution"]["enabled"] = True  # left out all the same: gold, and multiple choice
-    limits = {"gsm8k": 64, "math": 64, "csqa": 64}
+    limits = {"gsm8k": 64, "math": 64, "csqa": 64}  # quiz: its kind's (csqa)
     config["sampling"]["max_tokens"] = limits
     config["backbones"] = {k: v for k, v in config["backbones"].items() if k == "tiny-lora"}
     config["backbones"]["tiny-lora"]["tiny"] = {**tiny, "seed": 2}
@@ -163,8 +189,17 @@ def test_gsm8k_math_and_csqa_with_benchmarks_end_to_end(tmp_path):
     assert evolution.startswith("skipped: a multiple-choice task"), evolution
     evolution = json.loads((results / "gsm8k/train/pool.stats.json").read_text())["evolution"]
     assert evolution == "skipped: the gold corrector cannot write new questions"
+    # the task of the user's own: golds given as letters, stored as the choice's text
+    quiz = pl.read_parquet(tmp_path / "data/raw/quiz/train.parquet")
+    assert all(g in c for g, c in zip(quiz["gold"], quiz["choices"], strict=True))
+    assert all(
+        q.endswith(f"Answer choices: {', '.join(c)}.")
+        for q, c in quiz[["question", "choices"]].iter_rows()
+    )
+    quiz_corrections = pl.read_parquet(results / "quiz/corrections/tiny-generator.parquet")
+    assert quiz_corrections["kept"].sum() > 0
     # one adapter per task, evaluated on its own test set and its benchmarks
-    for task in ("gsm8k", "math", "csqa"):
+    for task in ("gsm8k", "math", "csqa", "quiz"):
         assert (results / task / "adapters/tiny-lora/lema/adapter_config.json").exists(), task
         metrics = json.loads((results / task / "eval/tiny-lora/lema/metrics.json").read_text())
         assert metrics["task"] == task and metrics["n"] == 6
@@ -176,7 +211,7 @@ def test_gsm8k_math_and_csqa_with_benchmarks_end_to_end(tmp_path):
         m = json.loads((results / task / f"eval/tiny-lora/lema/{bench}/metrics.json").read_text())
         assert m["benchmark"] == bench and m["n"] == 6
     summary = pl.read_csv(results / "summary.csv")
-    assert {"gsm8k", "math", "csqa"} <= set(summary["task"])
+    assert {"gsm8k", "math", "csqa", "quiz"} <= set(summary["task"])
     assert {"svamp_pass_at_1", "aime24_pass_at_1"} <= set(summary.columns)
     lema = summary.filter(pl.col("mix") == "lema")
     assert lema.filter(pl.col("task") == "gsm8k")["svamp_n"].to_list() == [6]
