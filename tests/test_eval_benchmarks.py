@@ -62,14 +62,19 @@ def test_config_benchmarks_and_their_errors():
     assert config["evaluation"]["benchmarks"] == {
         "gsm8k": ["svamp", "asdiv", "mawps"],
         "math": ["aime24", "amc23"],
+        "csqa": [],
     }
     assert params.study_benchmarks(config) == ["svamp", "asdiv", "mawps", "aime24", "amc23"]
     defaults = validate_config({k: v for k, v in _study().items() if k != "evaluation"})
-    assert defaults["evaluation"]["benchmarks"] == {"gsm8k": [], "math": []}
+    assert defaults["evaluation"]["benchmarks"] == {"gsm8k": [], "math": [], "csqa": []}
     with pytest.raises(ConfigError, match=r"'evaluation\.benchmarks\.gsm8k\[1\]'.*'svampp'"):
         validate_config(_study(benchmarks={"gsm8k": ["svamp", "svampp"]}))
-    with pytest.raises(ConfigError, match=r"'evaluation\.benchmarks\.csqa'"):
-        validate_config(_study(benchmarks={"csqa": ["svamp"]}))
+    with pytest.raises(ConfigError, match=r"'evaluation\.benchmarks\.svamp': not a task"):
+        validate_config(_study(benchmarks={"svamp": ["asdiv"]}))
+    # keyed by any task run: csqa, or a task of tasks_defined
+    assert validate_config(_study(benchmarks={"csqa": ["aqua"]}))["evaluation"]["benchmarks"][
+        "csqa"
+    ] == ["aqua"]
 
 
 def test_benchmark_mixes_choose_which_mixes_meet_the_benchmarks():

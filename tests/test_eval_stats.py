@@ -200,7 +200,7 @@ def test_paper_rule_gsm8k_numbers():
     assert gsm8k_answer("The answer is 05+1") is None  # not a Python number literal
     assert gsm8k_answer("no phrase 5") is None
     with pytest.raises(ValueError):
-        paper_correct("x", "1", "csqa")
+        paper_correct("x", "1", "nope")
 
 
 # ------------------------------------------------------------- metrics.json and summary

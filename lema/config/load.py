@@ -46,6 +46,7 @@ def _check_references(config: dict[str, Any]) -> None:
     _check_backbones(config)
     _check_local_data(config)
     _check_per_task_maps(config)
+    _check_benchmark_keys(config)
 
 
 def _check_roles(config: dict[str, Any]) -> None:
@@ -199,6 +200,19 @@ PER_TASK_MAPS = (
     ("training", "max_completion_tokens"),
     ("training", "per_device_batch_size"),
 )
+
+
+def _check_benchmark_keys(config: dict[str, Any]) -> None:
+    """``evaluation.benchmarks`` is keyed by tasks (built-in or defined), not anything else."""
+    from lema.tasks import known_tasks
+
+    known = known_tasks(config)
+    for task in config.get("evaluation", {}).get("benchmarks") or {}:
+        if task not in known:
+            raise ConfigError(
+                f"config key 'evaluation.benchmarks.{task}': not a task (expected one of "
+                f"{', '.join(known)})"
+            )
 
 
 def _check_per_task_maps(config: dict[str, Any]) -> None:
