@@ -428,4 +428,7 @@ def test_kill_mid_training_resumes_from_checkpoint(workspace, tmp_path):
     log = (work / "logs/train/gsm8k/tiny-lora/lema.log").read_text()
     assert f"resuming from {checkpoints.relative_to(work)}/checkpoint-" in log, log[-2000:]
     assert f"(step {metrics['resumed_from_step']})" in log
-    assert not checkpoints.exists()  # removed after success
+    # the step checkpoints are removed after success; the finished adapter stays, hard links
+    assert not list(checkpoints.glob("checkpoint-*"))
+    final = checkpoints / "final" / "adapter_model.safetensors"
+    assert final.samefile(work / target / "adapter_model.safetensors")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -268,7 +269,24 @@ def test_resume_after_sigkill(work, tmp_path):
     assert [p["step"] for p in metrics["loss_curve"]] == list(range(1, 41))
     assert metrics["tokens_seen"] > metrics["tokens_seen_this_run"] > 0
     assert metrics["total_train_time_s"] > metrics["train_time_s"]  # time before the kill counts
-    assert not ckpt.exists()
+    assert not list(ckpt.glob("checkpoint-*"))  # the finished adapter alone stays
+    weights = "adapter_model.safetensors"
+    assert (ckpt / "final" / weights).samefile(out / weights)
+
+    # killed once the adapter was finished (a SLURM time limit while the job was ending:
+    # Snakemake deletes the output of a failed job): the rerun links it back, no training
+    shutil.rmtree(out)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "linked into place, not trained again" in again.stderr
+    assert "resuming from" not in again.stderr
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    # other settings discard it and train
+    other = [*cmd[:-1], json.dumps({**s, "max_steps": 4})]
+    third = subprocess.run(other, capture_output=True, text=True, env=env)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "not trained again" not in third.stderr
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == 4
 
 
 def test_sigterm_saves_a_checkpoint_at_the_current_step(work, tmp_path):

@@ -6,6 +6,13 @@ with the same fingerprint resumes from the last complete checkpoint with the sam
 count; checkpoints of other settings or another mix are discarded, never resumed. Each
 checkpoint records the training time spent so far, and SIGTERM (SLURM's notice before a time
 limit or pre-emption) saves a checkpoint at the end of the current step and stops the run.
+
+The finished adapter is written into the checkpoint folder first (``final/``) and then linked
+into the output (hard links: no second copy on disk), and only the step checkpoints are
+removed. A job killed after that (a SLURM time limit reached while the job was ending: the
+job counts as failed and Snakemake deletes its output) leaves ``final/``: the rerun under the
+same fingerprint links it into the output again instead of training again
+(:func:`finished_adapter`). Other settings or another mix discard it with the rest.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
 FINGERPRINT_FILE = "lema-fingerprint.json"
 TIME_FILE = "lema-time.json"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+#: the finished adapter, kept in the checkpoint folder until another run replaces it
+FINAL_DIR = "final"
 
 
 def fingerprint(
@@ -103,8 +112,41 @@ def prepare_checkpoints(folder: Path, fingerprint: dict[str, Any], main: bool) -
 
 
 def remove_checkpoints(folder: Path) -> None:
-    """Drop the checkpoint folder once the adapter is written."""
-    shutil.rmtree(folder, ignore_errors=True)
+    """Drop the step checkpoints once the adapter is written (``final/`` and the fingerprint
+    stay: see the module docstring)."""
+    if not folder.is_dir():
+        return
+    for child in folder.iterdir():
+        if CHECKPOINT_RE.match(child.name):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def finished_adapter(folder: Path, complete_file: str) -> Path | None:
+    """The finished adapter (``final/``) of the run ``folder`` holds, when it is complete
+    (``complete_file``, the file the adapter writer writes last, is there); call it after
+    :func:`prepare_checkpoints`, which discards a run of another fingerprint."""
+    final = folder / FINAL_DIR
+    return final if (final / complete_file).is_file() else None
+
+
+def publish(final: Path, out: Path) -> None:
+    """``out`` as a complete copy of the folder ``final``, made atomically of hard links to
+    its files (a copy where the file system has none)."""
+    import os
+
+    from lema.io import atomic_folder
+
+    with atomic_folder(out) as tmp:
+        for src in final.rglob("*"):
+            dest = tmp / src.relative_to(final)
+            if src.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(src, dest)
+            except OSError:
+                shutil.copy2(src, dest)
 
 
 def barrier() -> None:

@@ -25,6 +25,7 @@ loads the model on its own GPU and only the main process writes the output.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 import time
@@ -34,14 +35,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from lema.errors import DataError
-from lema.training.adapter import write_adapter
+from lema.training.adapter import METRICS_FILE, write_adapter
 from lema.training.checkpoints import (
+    FINAL_DIR,
     barrier,
     checkpoint_step,
     fingerprint,
+    finished_adapter,
     make_callback,
     prepare_checkpoints,
     previous_time,
+    publish,
     remove_checkpoints,
     stop_on_sigterm,
     stopped_error,
@@ -150,6 +154,9 @@ def train(
         ),
         main,
     )
+    restored = _restore_finished(checkpoints, out, main)
+    if restored is not None:
+        return restored
     set_seed(settings["seed"])
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -168,11 +175,32 @@ def train(
     metrics = _metrics(trainer, fit, rows.counts, settings, runtime, cuda)
     if main:
         resolved = _resolved_settings(task, backbone, model, data, settings, runtime, trainer)
-        write_adapter(trainer.model, out, resolved, metrics)
+        # first into the checkpoint folder, which outlives a job killed after this point
+        write_adapter(trainer.model, checkpoints / FINAL_DIR, resolved, metrics)
+        publish(checkpoints / FINAL_DIR, out)
         if not keep_checkpoints:
             remove_checkpoints(checkpoints)
     barrier()
     return metrics
+
+
+def _restore_finished(checkpoints: Path, out: Path, main: bool) -> TrainingMetrics | None:
+    """The metrics of the adapter this run already finished (its job killed before the output
+    was accepted, or the output deleted since), linked into ``out`` again; None when there is
+    none (:func:`~lema.training.checkpoints.finished_adapter`)."""
+    final = finished_adapter(checkpoints, METRICS_FILE)
+    if final is None:
+        return None
+    if main:
+        publish(final, out)
+        print(
+            f"lema train: {out}: the adapter of these settings and this mix was finished before "
+            f"({final}); linked into place, not trained again (delete {checkpoints} to train "
+            "it again)",
+            file=sys.stderr,
+        )
+    barrier()
+    return json.loads((final / METRICS_FILE).read_text())
 
 
 def prepare_rows(
