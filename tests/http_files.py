@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # noqa: D102
@@ -29,3 +31,26 @@ def http_server(directory: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextlib.contextmanager
+def pinned_mirror(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: str, payload: bytes
+) -> Iterator[tuple[Path, Path, str]]:
+    """The public file ``key`` of ``lema.data.download.PUBLIC`` pinned to ``payload``'s sha256
+    and served as it is, through ``$LEMA_DATA_MIRROR`` into a fresh ``$LEMA_DATA_CACHE``;
+    yields (the served file, the cache folder, the cache name)."""
+    import hashlib
+
+    from lema.data import download
+
+    pinned = download.PUBLIC[key]
+    remote = download.Remote(pinned.name, pinned.urls, hashlib.sha256(payload).hexdigest())
+    monkeypatch.setitem(download.PUBLIC, key, remote)
+    served, cache = tmp_path / "served", tmp_path / "cache"
+    served.mkdir()
+    (served / pinned.name).write_bytes(payload)
+    monkeypatch.setenv("LEMA_DATA_CACHE", str(cache))
+    with http_server(served) as base:
+        monkeypatch.setenv("LEMA_DATA_MIRROR", base)
+        yield served / pinned.name, cache, pinned.name

@@ -6,7 +6,6 @@ text graders decide what they should."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 import shutil
@@ -16,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from datafiles import SHARED_BENCHMARKS
-from http_files import http_server
+from http_files import http_server, pinned_mirror
 
 from lema.cli import main as lema_main
 from lema.data import BENCHMARKS, download
@@ -303,22 +302,15 @@ def test_public_source_downloads_through_the_mirror(files, tmp_path, monkeypatch
     assert pinned.urls[0].endswith(
         f"/{download.QWEN_MATH_REVISION}/evaluation/data/mawps/test.jsonl"
     )
-    remote = download.Remote(pinned.name, pinned.urls, hashlib.sha256(payload).hexdigest())
-    monkeypatch.setitem(download.PUBLIC, "mawps/test", remote)
-    served, cache = tmp_path / "served", tmp_path / "cache"
-    served.mkdir()
-    (served / pinned.name).write_bytes(payload)
-    monkeypatch.setenv("LEMA_DATA_CACHE", str(cache))
-    with http_server(served) as base:
-        monkeypatch.setenv("LEMA_DATA_MIRROR", base)
+    with pinned_mirror(monkeypatch, tmp_path, "mawps/test", payload) as (served, cache, name):
         table = data.build_table("mawps", "test", "public", progress=False)
         assert table.equals(_table("mawps", files["mawps"]))
-        assert (cache / pinned.name).read_bytes() == payload
-        (cache / pinned.name).unlink()
-        (served / pinned.name).write_bytes(payload.replace(b"43.0", b"44.0"))
+        assert (cache / name).read_bytes() == payload
+        (cache / name).unlink()
+        served.write_bytes(payload.replace(b"43.0", b"44.0"))
         with pytest.raises(DataError, match=r"could not download .*checksum mismatch"):
             data.build_table("mawps", "test", "public", progress=False)
-    assert not (cache / pinned.name).exists()
+    assert not (cache / name).exists()
 
 
 def test_every_benchmark_is_pinned_at_one_commit():

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from datafiles import SHARED_CSQA_DEV
-from http_files import http_server
+from http_files import http_server, pinned_mirror
 
 from lema.cli import main as lema_main
 from lema.data import build as data
@@ -259,21 +259,14 @@ def test_public_test_split_verified_against_the_pin(tmp_path, monkeypatch):
     bytes fail with the checksum and nothing is cached."""
     payload = _write(tmp_path / "lema" / "test.jsonl", LEMA_ROWS).read_bytes()
     pinned = download.PUBLIC["csqa/test"]
-    remote = download.Remote(pinned.name, pinned.urls, hashlib.sha256(payload).hexdigest())
-    monkeypatch.setitem(download.PUBLIC, "csqa/test", remote)
-    served, cache = tmp_path / "served", tmp_path / "cache"
-    served.mkdir()
-    (served / pinned.name).write_bytes(payload)
-    monkeypatch.setenv("LEMA_DATA_CACHE", str(cache))
-    with http_server(served) as base:
-        monkeypatch.setenv("LEMA_DATA_MIRROR", base)
+    with pinned_mirror(monkeypatch, tmp_path, "csqa/test", payload) as (served, cache, name):
         table = data.build_table("csqa", "test", "public", progress=False)
         assert table.equals(_table("test", tmp_path / "lema"))
-        (cache / pinned.name).unlink()
-        (served / pinned.name).write_bytes(payload.replace(b'"bank"', b'"mall"', 1))
+        (cache / name).unlink()
+        served.write_bytes(payload.replace(b'"bank"', b'"mall"', 1))
         with pytest.raises(DataError, match=r"could not download .*checksum mismatch"):
             data.build_table("csqa", "test", "public", progress=False)
-    assert not (cache / pinned.name).exists()
+    assert not (cache / name).exists()
     assert not download.sha256_record(cache, pinned).exists()  # pinned: nothing recorded
 
 

@@ -115,8 +115,12 @@ def test_trains_with_falling_loss(adapters, quant):
     assert metrics["global_step"] == 16
     assert metrics["tokens_seen"] > 0 and metrics["peak_rss_mb"] > 0
     assert metrics["train_time_s"] > 0 and metrics["tokens_per_s"] > 0
-    # checkpoints are removed once the adapter is written
-    assert not (folder.parent / f"{folder.name}.ckpt").exists()
+    # the step checkpoints are removed once the adapter is written; the finished adapter
+    # stays beside them as hard links of the output's files (no second copy on disk)
+    ckpt = folder.parent / f"{folder.name}.ckpt"
+    assert not list(ckpt.glob("checkpoint-*"))
+    for name in ("adapter_model.safetensors", "metrics.json"):
+        assert (ckpt / "final" / name).samefile(folder / name)
 
 
 def test_row_counts_reach_metrics_json_and_the_log(work, tmp_path, capsys):
