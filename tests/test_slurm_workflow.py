@@ -410,5 +410,9 @@ def test_training_killed_at_its_time_limit_resumes_and_finishes(tmp_path):
     assert metrics["total_train_time_s"] > metrics["train_time_s"]  # the first job's time counts
     resumed = (work / TRAIN_LOG).read_text()
     assert f"resuming from {CHECKPOINTS}/checkpoint-{step} (step {step})" in resumed
-    assert not (work / CHECKPOINTS).exists()  # removed after success
+    # the step checkpoints are removed after success; the finished adapter stays beside them
+    # (hard links of the output's files), so a job killed after it is not trained again
+    assert not list((work / CHECKPOINTS).glob("checkpoint-*"))
+    weights = "adapter_model.safetensors"
+    assert (work / CHECKPOINTS / "final" / weights).samefile(work / ADAPTER / weights)
     print(f"pre-emption: stopped at step {step}/{steps}, finished in {elapsed:.0f} s")
