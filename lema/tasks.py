@@ -94,10 +94,18 @@ def task_kind(name: str, config: dict[str, Any] | None = None) -> str:
     return get_task(name, config).kind
 
 
+def multiple_choice(kind: str) -> bool:
+    """Whether tasks of ``kind`` (a built-in task's name, :func:`task_kind` / :func:`kind_of`)
+    are multiple choice, as CSQA: their rows have a gold answer among candidates and no gold
+    solution (so no gold corrector and no gold CoT rows), and evolution cannot write new
+    questions for them (each would need new candidate answers)."""
+    return kind == "csqa"
+
+
 def evolves(task: str, config: dict[str, Any] | None = None) -> bool:
     """Whether correction-centric evolution can write new questions for ``task``: not for a
-    multiple-choice task (kind ``csqa``), whose new questions would need new candidate sets."""
-    return task_kind(task, config) != "csqa"
+    multiple-choice task (:func:`multiple_choice`)."""
+    return not multiple_choice(task_kind(task, config))
 
 
 def check_tasks(config: dict[str, Any]) -> None:

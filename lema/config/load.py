@@ -47,6 +47,7 @@ def _check_references(config: dict[str, Any]) -> None:
     _check_local_data(config)
     _check_per_task_maps(config)
     _check_benchmark_keys(config)
+    _check_cot_paths(config)
 
 
 def _check_roles(config: dict[str, Any]) -> None:
@@ -84,7 +85,7 @@ def corrector_of(config: dict[str, Any], task: str) -> str:
 def _check_correctors(config: dict[str, Any], models: dict[str, Any]) -> None:
     """Each task's corrector is a defined model; a per-task map names known tasks; the gold
     corrector corrects only tasks with gold solutions to follow (not CSQA's kind)."""
-    from lema.tasks import known_tasks, task_kind
+    from lema.tasks import known_tasks, multiple_choice, task_kind
 
     corrector = config.get("corrector")
     if corrector is None:
@@ -108,13 +109,7 @@ def _check_correctors(config: dict[str, Any], models: dict[str, Any]) -> None:
                 f"config key '{where}': model '{name}' is not defined under 'models' "
                 f"(defined: {', '.join(sorted(models))})"
             )
-        if task_kind(task, config) == "csqa" and config.get("cot", {}).get("corrector_paths") == 0:
-            raise ConfigError(
-                f"config key 'cot.corrector_paths': 0 leaves task '{task}' without CoT data (a "
-                "multiple-choice task has no gold solutions: its CoT rows are the corrector's "
-                "paths alone); set it to 1 or more"
-            )
-        if models[name]["backend"] == "gold" and task_kind(task, config) == "csqa":
+        if models[name]["backend"] == "gold" and multiple_choice(task_kind(task, config)):
             raise ConfigError(
                 f"config key '{where}': the gold corrector cannot correct task '{task}': it "
                 "rewrites a wrong path from the gold solution's steps, and a multiple-choice "
@@ -200,6 +195,22 @@ PER_TASK_MAPS = (
     ("training", "max_completion_tokens"),
     ("training", "per_device_batch_size"),
 )
+
+
+def _check_cot_paths(config: dict[str, Any]) -> None:
+    """A multiple-choice task's CoT rows are the corrector's paths alone (no gold solutions),
+    so ``cot.corrector_paths: 0`` would leave it without CoT data."""
+    from lema.tasks import multiple_choice, task_kind
+
+    if config.get("cot", {}).get("corrector_paths") != 0:
+        return
+    for task in config.get("tasks", []):
+        if multiple_choice(task_kind(task, config)):
+            raise ConfigError(
+                f"config key 'cot.corrector_paths': 0 leaves task '{task}' without CoT data (a "
+                "multiple-choice task has no gold solutions: its CoT rows are the corrector's "
+                "paths alone); set it to 1 or more"
+            )
 
 
 def _check_benchmark_keys(config: dict[str, Any]) -> None:

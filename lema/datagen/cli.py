@@ -185,9 +185,9 @@ def run_evolve(args: argparse.Namespace) -> int:
 
     from lema.datagen.evolve import evolve
     from lema.tables import EVOLVED_SCHEMA, EXPLANATION, KEPT, QUESTION, QUESTION_ID, read_table
-    from lema.tasks import kind_of
+    from lema.tasks import kind_of, multiple_choice
 
-    if kind_of(args.task) == "csqa":
+    if multiple_choice(kind_of(args.task)):
         raise LemaError(
             f"task '{args.task}': evolution writes no new questions for a multiple-choice task "
             "(each would need its own candidate answers); the workflow leaves it out"

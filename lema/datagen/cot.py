@@ -47,9 +47,9 @@ _ANSWER_TAIL = re.compile(r"(?is)\n?[^\n]*\bthe\s+(?:final\s+)?answer\s+is\b[^\n
 def has_gold_cot(task: str) -> bool:
     """Whether ``task``'s questions come with gold solutions for the gold CoT rows: not a
     multiple-choice task's (kind ``csqa``), whose CoT data are the corrector's paths alone."""
-    from lema.tasks import kind_of
+    from lema.tasks import kind_of, multiple_choice
 
-    return kind_of(task) != "csqa"
+    return not multiple_choice(kind_of(task))
 
 
 def gold_cot(solution: str, answer: str, task: str) -> str:
@@ -177,9 +177,10 @@ def corrector_rows(
     """Rows of the corrector's paths (``got``: "cot:<id>" -> completions), each kept or
     dropped with its reason and counted in ``funnel``."""
     rows: list[dict[str, Any]] = []
+    gold = has_gold_cot(task)
     for q in questions:
         # not a copy of the gold row (a multiple-choice task has none)
-        seen = {norm_ws(gold_cot(q["solution"], q[GOLD], task))} if has_gold_cot(task) else set()
+        seen = {norm_ws(gold_cot(q["solution"], q[GOLD], task))} if gold else set()
         raws = got[f"cot:{q['id']}"][:n]
         rows += path_rows(q, task, raws, start=0, source="corrector", seen=seen, funnel=funnel)
     return rows
@@ -193,10 +194,11 @@ def build_cot(
     name = (model.spec if model is not None else {}).get("name", "corrector")
     funnel = Funnel("cot", task=task, corrector=name)
     qs = list(questions.iter_rows(named=True))
-    rows = gold_rows(qs, task) if has_gold_cot(task) else []
+    gold = has_gold_cot(task)
+    rows = gold_rows(qs, task) if gold else []
     funnel.keep(len(rows))
     funnel.extra["gold"] = len(rows)
-    if not has_gold_cot(task):
+    if not gold:
         funnel.extra["gold_rows"] = "none: a multiple-choice task has no gold solutions"
     if model is None or is_gold(model.spec) or n == 0:
         funnel.extra["corrector_paths"] = "skipped: " + (

@@ -242,9 +242,9 @@ def require_solutions(rows: list[dict[str, Any]], task: str, what: str) -> None:
     gold answer is known), or a task of tasks_defined whose config names no ``solution``
     field."""
     from lema.errors import LemaError
-    from lema.tasks import BUILTIN, kind_of
+    from lema.tasks import BUILTIN, kind_of, multiple_choice
 
-    if kind_of(task) == "csqa":
+    if multiple_choice(kind_of(task)):
         raise LemaError(
             f"task '{task}': {what} needs gold solutions, and a multiple-choice task has only "
             f"the gold answer; name a model corrector for it (config: corrector: "
